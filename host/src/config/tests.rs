@@ -1,0 +1,156 @@
+//! Config loading: defaults, errors with file, line and field, plugin schema checks.
+
+use super::*;
+use abi_stable::std_types::RStr;
+use tapio_plugin_api::ConfigField;
+
+fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
+    LoadedConfig::parse("test.yaml", text, |name| {
+        (name == "NODE").then(|| "node-7".to_owned())
+    })
+}
+
+static MODES: [RStr<'static>; 2] = [RStr::from_str("fast"), RStr::from_str("slow")];
+static SCHEMA: [ConfigField; 4] = [
+    ConfigField::duration("interval", "1s", "between polls"),
+    ConfigField::uint("burst", 4, "events per poll"),
+    ConfigField::string("mode", "fast", "how").choices(&MODES),
+    ConfigField::string("endpoint", "", "where").required(),
+];
+
+#[test]
+fn empty_text_gives_the_defaults() {
+    let c = parse("").unwrap().config;
+    assert_eq!(c.orchestrator.buffer_size, 65_536);
+    assert_eq!(c.plugins.stop_timeout, Duration::from_secs(5));
+    assert_eq!(c.pipeline.correlation, CorrelationMode::Semantic);
+    assert_eq!(c.orchestrator.nats.subject, "tapio.events");
+}
+
+#[test]
+fn the_product_document_example_parses() {
+    let text = "orchestrator:\n  workers: 4\n  buffer_size: 10000\n  log_level: \"info\"\n  nats:\n    url: \"nats://localhost:4222\"\n    subject: \"tapio.events\"\ncollectors:\n  dns:\n    enabled: true\n    config:\n      buffer_size: 500\n      enable_ebpf: true\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.config.orchestrator.workers, 4);
+    assert_eq!(c.enabled("dns"), Some(true));
+    assert_eq!(c.enabled("kernel"), None);
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let err = parse("plugins:\n  dir: /x\n   bad: [\n").unwrap_err();
+    assert_eq!(err.file, "test.yaml");
+    assert!(err.line.is_some(), "{err}");
+    assert!(err.to_string().starts_with("test.yaml:"), "{err}");
+}
+
+#[test]
+fn unknown_fields_name_file_line_and_field() {
+    let err = parse("plugins:\n  dir: /x\n  stop_timout: 5s\n").unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+    assert_eq!(err.field.as_deref(), Some("plugins.stop_timout"), "{err}");
+    assert!(err.message.contains("unknown field `stop_timout`"), "{err}");
+}
+
+#[test]
+fn bad_durations_name_the_field() {
+    let err = parse("pipeline:\n  trace_window: soon\n").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    assert_eq!(err.field.as_deref(), Some("pipeline.trace_window"), "{err}");
+    assert!(err.message.contains("invalid duration"), "{err}");
+}
+
+#[test]
+fn environment_variables_expand_and_unset_ones_fail() {
+    let c = parse("output:\n  jsonl: /tmp/${NODE}.jsonl\n").unwrap();
+    assert_eq!(c.config.output.jsonl.as_deref(), Some("/tmp/node-7.jsonl"));
+    let err = parse("output:\n  jsonl: ${UNSET_VAR}\n").unwrap_err();
+    assert_eq!(err.line, Some(2));
+    assert!(err.message.contains("UNSET_VAR is not set"), "{err}");
+}
+
+#[test]
+fn value_ranges_are_checked() {
+    let err = parse("orchestrator:\n  buffer_size: 1\n").unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("orchestrator.buffer_size"));
+}
+
+#[test]
+fn plugin_config_gets_defaults_and_keeps_given_values() {
+    let c =
+        parse("collectors:\n  poller:\n    config:\n      endpoint: http://x\n      burst: 9\n")
+            .unwrap();
+    let cfg = c.plugin_config("poller", &SCHEMA).unwrap();
+    assert_eq!(cfg["endpoint"], "http://x");
+    assert_eq!(cfg["burst"], 9);
+    assert_eq!(cfg["interval"], "1s");
+    assert_eq!(cfg["mode"], "fast");
+}
+
+#[test]
+fn plugin_config_unknown_field_has_line_and_path() {
+    let c = parse("collectors:\n  poller:\n    config:\n      endpoint: x\n      intervall: 3s\n")
+        .unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert_eq!(err.line, Some(5), "{err}");
+    assert!(err.message.contains("unknown field `intervall`"), "{err}");
+    assert!(
+        err.message.contains("interval, burst, mode, endpoint"),
+        "{err}"
+    );
+    assert_eq!(
+        err.field.as_deref(),
+        Some("collectors.poller.config.intervall"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_config_type_errors_have_line_and_field() {
+    let c =
+        parse("collectors:\n  poller:\n    config:\n      endpoint: x\n      burst: -3\n").unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert_eq!(err.line, Some(5), "{err}");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("collectors.poller.config.burst"),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .contains("must be a uint, found the negative number -3"),
+        "{err}"
+    );
+    let c =
+        parse("collectors:\n  poller:\n    config:\n      endpoint: x\n      interval: often\n")
+            .unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert!(err.message.contains("invalid duration \"often\""), "{err}");
+    let c = parse("collectors:\n  poller:\n    config:\n      endpoint: x\n      mode: medium\n")
+        .unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert!(
+        err.message.contains("`medium` is not one of: fast, slow"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_config_missing_required_field_is_reported() {
+    let c = parse("collectors:\n  poller:\n    enabled: true\n").unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("collectors.poller.config.endpoint")
+    );
+    assert!(
+        err.message.contains("missing required field `endpoint`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_plugins_sections_are_not_checked() {
+    let c = parse("collectors:\n  other:\n    config:\n      anything: [1, 2]\n  poller:\n    config:\n      endpoint: e\n").unwrap();
+    assert!(c.plugin_config("poller", &SCHEMA).is_ok());
+}

@@ -1,0 +1,12 @@
+//! The tapio-collector host as a library: the binary in `main.rs` is a thin shell over it,
+//! and benchmarks and tests drive the same code.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod event;
+pub mod pipeline;
+pub mod plugin;
+pub mod sink;
+pub mod telemetry;

@@ -1,0 +1,62 @@
+//! `tapio-collector`: see `tapio-collector --help`.
+
+use std::process::ExitCode;
+
+use tapio_host::cli::{self, Command, PluginsCommand};
+use tapio_host::{app, commands, config::LoadedConfig};
+
+fn main() -> ExitCode {
+    let (cli, matches) = cli::parse();
+    let result = match cli.command {
+        None => app::run(cli.run, matches),
+        Some(Command::Run(args)) => {
+            let sub = matches
+                .subcommand_matches("run")
+                .cloned()
+                .unwrap_or_default();
+            app::run(args, sub)
+        }
+        Some(Command::Plugins(PluginsCommand::List {
+            plugins_dir,
+            config,
+        })) => {
+            let config = match config.as_deref().map(LoadedConfig::load).transpose() {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let dir = app::plugins_dir_for(plugins_dir, config.as_ref());
+            match commands::list(&dir, config.as_ref()) {
+                Ok((text, all_ok)) => {
+                    print!("{text}");
+                    return if all_ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    };
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Some(Command::Plugins(PluginsCommand::Inspect { file })) => {
+            commands::inspect(&file).map(|text| print!("{text}"))
+        }
+        Some(Command::CheckConfig { file, plugins_dir }) => {
+            match commands::check_config(&file, plugins_dir) {
+                Ok(report) => {
+                    print!("{report}");
+                    Ok(())
+                }
+                Err(message) => return fail(&message),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("tapio-collector: {message}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,265 @@
+//! Enrichment: a unique id for every event and basic W3C trace context, where events of the
+//! same entity within a time window share a trace id.
+//!
+//! The entity of an event is, by priority: its container, its pod (`k8s.pod.uid`), its
+//! process, its cgroup, and last the plugin that emitted it. A window opens with the first
+//! event of an entity and lasts `window`; the next event after that opens a new trace. Events
+//! that carry a trace context from their plugin keep it.
+
+use std::collections::HashMap;
+
+use compact_str::CompactString;
+
+use crate::event::{Event, EventId, TraceContext};
+use crate::pipeline::stage::Stage;
+
+/// What events are grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EntityKey {
+    /// A container id.
+    Container(CompactString),
+    /// A pod uid.
+    Pod(CompactString),
+    /// A process id.
+    Process(u32),
+    /// A kernel cgroup id.
+    Cgroup(u64),
+    /// The emitting plugin, for events about nothing more specific.
+    Source(&'static str),
+}
+
+impl EntityKey {
+    /// The entity an event is about.
+    pub fn of(event: &Event) -> Self {
+        if let Some(id) = &event.container_id {
+            return EntityKey::Container(id.clone());
+        }
+        if let Some(uid) = event.attribute("k8s.pod.uid").and_then(|v| v.as_str()) {
+            return EntityKey::Pod(CompactString::new(uid));
+        }
+        if let Some(pid) = event.pid {
+            return EntityKey::Process(pid);
+        }
+        if let Some(cgroup) = event.cgroup_id {
+            return EntityKey::Cgroup(cgroup);
+        }
+        EntityKey::Source(event.source)
+    }
+}
+
+struct Window {
+    trace_id: [u8; 16],
+    opened_ns: u64,
+}
+
+/// The enrichment stage.
+pub struct Enricher {
+    nonce: u64,
+    seq: u64,
+    window_ns: u64,
+    max_entities: usize,
+    windows: HashMap<EntityKey, Window>,
+    rng: fastrand::Rng,
+}
+
+impl Enricher {
+    /// An enricher with a random id nonce; traces rotate every `window`; at most
+    /// `max_entities` windows are kept (the oldest half is dropped beyond that).
+    pub fn new(window: std::time::Duration, max_entities: usize) -> Self {
+        Self::with_rng(window, max_entities, fastrand::Rng::new())
+    }
+
+    /// The same with a seeded generator (deterministic tests).
+    pub fn with_rng(
+        window: std::time::Duration,
+        max_entities: usize,
+        mut rng: fastrand::Rng,
+    ) -> Self {
+        let nonce = rng.u64(..);
+        Enricher {
+            nonce,
+            seq: 0,
+            window_ns: window.as_nanos() as u64,
+            max_entities: max_entities.max(1),
+            windows: HashMap::new(),
+            rng,
+        }
+    }
+
+    /// Entities with an open window.
+    pub fn entities(&self) -> usize {
+        self.windows.len()
+    }
+
+    fn trace_id_for(&mut self, key: EntityKey, at_ns: u64) -> [u8; 16] {
+        if let Some(w) = self.windows.get_mut(&key) {
+            if at_ns.saturating_sub(w.opened_ns) < self.window_ns {
+                return w.trace_id;
+            }
+            w.trace_id = random_trace_id(&mut self.rng);
+            w.opened_ns = at_ns;
+            return w.trace_id;
+        }
+        if self.windows.len() >= self.max_entities {
+            self.evict_oldest_half();
+        }
+        let trace_id = random_trace_id(&mut self.rng);
+        self.windows.insert(
+            key,
+            Window {
+                trace_id,
+                opened_ns: at_ns,
+            },
+        );
+        trace_id
+    }
+
+    fn evict_oldest_half(&mut self) {
+        let mut opened: Vec<u64> = self.windows.values().map(|w| w.opened_ns).collect();
+        let mid = opened.len() / 2;
+        let (_, cutoff, _) = opened.select_nth_unstable(mid);
+        let cutoff = *cutoff;
+        self.windows.retain(|_, w| w.opened_ns > cutoff);
+    }
+}
+
+fn random_trace_id(rng: &mut fastrand::Rng) -> [u8; 16] {
+    loop {
+        let id = rng.u128(..);
+        if id != 0 {
+            return id.to_be_bytes();
+        }
+    }
+}
+
+impl Stage for Enricher {
+    fn name(&self) -> &'static str {
+        "enrich"
+    }
+
+    fn process(&mut self, batch: &mut Vec<Event>, _now_ns: u64) {
+        for event in batch.iter_mut() {
+            self.seq += 1;
+            event.id = EventId {
+                nonce: self.nonce,
+                seq: self.seq,
+            };
+            if event.trace.is_none() {
+                let trace_id = self.trace_id_for(EntityKey::of(event), event.timestamp_ns);
+                let mut span_id = self.rng.u64(..);
+                if span_id == 0 {
+                    span_id = 1;
+                }
+                event.trace = Some(TraceContext {
+                    trace_id,
+                    span_id: span_id.to_be_bytes(),
+                    parent_span_id: [0; 8],
+                    flags: 1,
+                });
+            }
+        }
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        let window = self.window_ns;
+        self.windows
+            .retain(|_, w| now_ns.saturating_sub(w.opened_ns) < window);
+    }
+
+    fn open_groups(&self) -> usize {
+        self.windows.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Severity;
+    use std::time::Duration;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn event(pid: Option<u32>, at: u64) -> Event {
+        let mut e = Event::new("t", "test", Severity::Info, at);
+        e.pid = pid;
+        e
+    }
+
+    fn enrich(e: &mut Enricher, events: Vec<Event>) -> Vec<Event> {
+        let mut batch = events;
+        e.process(&mut batch, 0);
+        batch
+    }
+
+    #[test]
+    fn ids_are_unique_and_increasing() {
+        let mut e = Enricher::with_rng(Duration::from_secs(30), 100, fastrand::Rng::with_seed(1));
+        let out = enrich(&mut e, vec![event(None, 1), event(None, 2), event(None, 3)]);
+        let seqs: Vec<u64> = out.iter().map(|ev| ev.id.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert!(out.iter().all(|ev| ev.id.nonce == out[0].id.nonce));
+    }
+
+    #[test]
+    fn same_entity_within_the_window_shares_a_trace() {
+        let mut e = Enricher::with_rng(Duration::from_secs(30), 100, fastrand::Rng::with_seed(2));
+        let out = enrich(
+            &mut e,
+            vec![
+                event(Some(7), SEC),
+                event(Some(7), 20 * SEC),
+                event(Some(8), 2 * SEC),
+            ],
+        );
+        let t = |i: usize| out[i].trace.unwrap();
+        assert_eq!(t(0).trace_id, t(1).trace_id);
+        assert_ne!(
+            t(0).trace_id,
+            t(2).trace_id,
+            "another process is another entity"
+        );
+        assert_ne!(t(0).span_id, t(1).span_id, "each event is its own span");
+        let later = enrich(&mut e, vec![event(Some(7), 32 * SEC)]);
+        assert_ne!(
+            later[0].trace.unwrap().trace_id,
+            t(0).trace_id,
+            "the window closed after 30 s"
+        );
+    }
+
+    #[test]
+    fn container_outranks_process() {
+        let mut a = event(Some(1), SEC);
+        a.container_id = Some("c1".into());
+        let mut b = event(Some(2), SEC);
+        b.container_id = Some("c1".into());
+        assert_eq!(EntityKey::of(&a), EntityKey::of(&b));
+        assert_eq!(EntityKey::of(&event(None, 0)), EntityKey::Source("test"));
+    }
+
+    #[test]
+    fn plugin_trace_context_is_kept() {
+        let mut e = Enricher::with_rng(Duration::from_secs(30), 100, fastrand::Rng::with_seed(3));
+        let mut given = event(Some(1), SEC);
+        let ctx = TraceContext {
+            trace_id: [9; 16],
+            span_id: [8; 8],
+            parent_span_id: [7; 8],
+            flags: 1,
+        };
+        given.trace = Some(ctx);
+        let out = enrich(&mut e, vec![given]);
+        assert_eq!(out[0].trace, Some(ctx));
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_unique_entities() {
+        let mut e = Enricher::with_rng(Duration::from_secs(30), 1000, fastrand::Rng::with_seed(4));
+        for pid in 0..10_000u32 {
+            enrich(&mut e, vec![event(Some(pid), SEC + u64::from(pid))]);
+            assert!(e.entities() <= 1000);
+        }
+        e.tick(100 * SEC);
+        assert_eq!(e.entities(), 0, "expired windows are swept");
+    }
+}

@@ -1,0 +1,243 @@
+//! The pipeline: one thread drains the ring in batches, runs the stages in order, and hands
+//! each batch to every sink.
+//!
+//! Shutdown drains: after the plugins are stopped (their sinks refuse further events), the
+//! thread empties the ring, flushes the sinks and exits, so nothing accepted is lost.
+
+pub mod enrich;
+pub mod stage;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tapio_plugin_api::now_unix_nanos;
+use tapio_ring::Consumer;
+
+use crate::event::Event;
+use crate::pipeline::stage::Stage;
+use crate::sink::{EventBatch, Sink};
+
+/// How often stages get a `tick`.
+const TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest idle wait before the loop checks for shutdown and ticks.
+const IDLE_PARK: Duration = Duration::from_millis(100);
+/// Spins before parking when the ring is empty: keeps hop latency low under steady load
+/// without burning a core when idle.
+const SPIN_BEFORE_PARK: u32 = 2_000;
+
+/// Counters of the pipeline, read by the status line and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Events that went through the stages to the sinks.
+    pub events: AtomicU64,
+    /// Batches processed.
+    pub batches: AtomicU64,
+    /// Open correlation groups (trace windows in basic mode).
+    pub open_groups: AtomicUsize,
+    /// Events written, per sink (same order as the sinks).
+    pub sink_events: Vec<(&'static str, AtomicU64)>,
+    /// Write or flush errors, per sink.
+    pub sink_errors: Vec<(&'static str, AtomicU64)>,
+    /// Set while the pipeline thread runs its loop (for `/healthz`).
+    pub alive: AtomicBool,
+    /// Wall-clock seconds of the loop's last iteration (for `/healthz`).
+    pub last_loop_unix_s: AtomicU64,
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSettings {
+    /// Most events per batch.
+    pub batch_size: usize,
+}
+
+/// Handle to the running pipeline thread.
+pub struct PipelineHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<PipelineStats>,
+    ring: tapio_ring::Producer<Event>,
+}
+
+impl PipelineHandle {
+    /// The counters.
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Events waiting in the ring.
+    pub fn ring_len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Capacity of the ring.
+    pub fn ring_capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Drains the ring, flushes the sinks and joins the thread. Call after every producer
+    /// stopped (plugins stopped).
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the pipeline thread.
+pub fn spawn(
+    mut consumer: Consumer<Event>,
+    mut stages: Vec<Box<dyn Stage>>,
+    mut sinks: Vec<Box<dyn Sink>>,
+    settings: PipelineSettings,
+) -> std::io::Result<PipelineHandle> {
+    let stats = Arc::new(PipelineStats {
+        sink_events: sinks
+            .iter()
+            .map(|s| (s.name(), AtomicU64::new(0)))
+            .collect(),
+        sink_errors: sinks
+            .iter()
+            .map(|s| (s.name(), AtomicU64::new(0)))
+            .collect(),
+        ..PipelineStats::default()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let ring = consumer.producer();
+    let thread = {
+        let (stats, stop) = (Arc::clone(&stats), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("pipeline".into())
+            .spawn(move || {
+                stats.alive.store(true, Ordering::Release);
+                run(
+                    &mut consumer,
+                    &mut stages,
+                    &mut sinks,
+                    settings,
+                    &stats,
+                    &stop,
+                );
+                stats.alive.store(false, Ordering::Release);
+            })?
+    };
+    Ok(PipelineHandle {
+        stop,
+        thread: Some(thread),
+        stats,
+        ring,
+    })
+}
+
+fn run(
+    consumer: &mut Consumer<Event>,
+    stages: &mut [Box<dyn Stage>],
+    sinks: &mut [Box<dyn Sink>],
+    settings: PipelineSettings,
+    stats: &PipelineStats,
+    stop: &AtomicBool,
+) {
+    let batch_size = settings.batch_size.max(1);
+    let mut buf: Vec<Event> = Vec::with_capacity(batch_size);
+    let mut dirty = false;
+    let mut next_tick = Instant::now() + TICK_INTERVAL;
+    let mut error_log = ErrorLog::default();
+    loop {
+        let n = consumer.pop_batch(&mut buf, batch_size);
+        if n > 0 {
+            let now = now_unix_nanos();
+            for stage in stages.iter_mut() {
+                stage.process(&mut buf, now);
+            }
+            let batch: EventBatch =
+                Arc::new(std::mem::replace(&mut buf, Vec::with_capacity(batch_size)));
+            for (i, sink) in sinks.iter_mut().enumerate() {
+                match sink.write(&batch) {
+                    Ok(()) => {
+                        stats.sink_events[i]
+                            .1
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        stats.sink_errors[i].1.fetch_add(1, Ordering::Relaxed);
+                        error_log.report(&e);
+                    }
+                }
+            }
+            stats
+                .events
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            // Reuse the allocation when no sink kept the batch.
+            if let Ok(mut vec) = Arc::try_unwrap(batch) {
+                vec.clear();
+                buf = vec;
+            }
+            dirty = true;
+            if Instant::now() < next_tick {
+                continue;
+            }
+        }
+        if dirty && n == 0 {
+            flush(sinks, stats, &mut error_log);
+            dirty = false;
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            let wall = now_unix_nanos();
+            for stage in stages.iter_mut() {
+                stage.tick(wall);
+            }
+            stats.open_groups.store(
+                stages.iter().map(|s| s.open_groups()).sum(),
+                Ordering::Relaxed,
+            );
+            stats
+                .last_loop_unix_s
+                .store(wall / 1_000_000_000, Ordering::Relaxed);
+            next_tick = now + TICK_INTERVAL;
+        }
+        if n == 0 {
+            if stop.load(Ordering::Acquire) && !consumer.has_data() {
+                break;
+            }
+            consumer.wait(SPIN_BEFORE_PARK, IDLE_PARK);
+        }
+    }
+    flush(sinks, stats, &mut error_log);
+}
+
+fn flush(sinks: &mut [Box<dyn Sink>], stats: &PipelineStats, error_log: &mut ErrorLog) {
+    for (i, sink) in sinks.iter_mut().enumerate() {
+        if let Err(e) = sink.flush() {
+            stats.sink_errors[i].1.fetch_add(1, Ordering::Relaxed);
+            error_log.report(&e);
+        }
+    }
+}
+
+/// Logs sink errors at most once per 10 s (they are all counted).
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    fn report(&mut self, error: &crate::sink::SinkError) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::error!(error = %error, suppressed = self.suppressed, "sink error (counted in tapio_sink_errors_total)");
+        self.last = Some(Instant::now());
+        self.suppressed = 0;
+    }
+}

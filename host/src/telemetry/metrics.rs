@@ -1,0 +1,330 @@
+//! Prometheus metrics, rendered from live counters on each scrape.
+//!
+//! Naming: `tapio_<area>_<name>[_<unit>]`, counters end in `_total` (the encoder appends it).
+//! Per plugin (label `plugin`): events, dropped events, errors, panics, reloads, stop
+//! timeouts, `up` and health; plugin-specific metrics as `tapio_plugin_<name>`. Host: ring
+//! capacity and fill, retained libraries, abandoned instances, pipeline and sink counters,
+//! open correlation groups.
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use tapio_plugin_api::{HealthStatus, MetricKind};
+
+use crate::telemetry::Observer;
+
+#[derive(Debug)]
+struct HostCollector(ObserverDebug);
+
+/// `Observer` without a useful `Debug`; prometheus-client requires one.
+struct ObserverDebug(Observer);
+
+impl std::fmt::Debug for ObserverDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+type Labels = Vec<(Cow<'static, str>, Cow<'static, str>)>;
+
+fn plugin_label(name: &'static str) -> Labels {
+    vec![(Cow::Borrowed("plugin"), Cow::Borrowed(name))]
+}
+
+fn counter_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (labels, value) in samples {
+        ConstCounter::new(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, f64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, value) in samples {
+        ConstGauge::new(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    gauge_family(encoder, name, help, &[(Vec::new(), value)])
+}
+
+/// Prometheus-safe metric name fragment.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Collector for HostCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let o = &self.0 .0;
+        let plugins: Vec<_> = o
+            .plugins
+            .all()
+            .into_iter()
+            .map(|(n, s)| (n, s.snapshot()))
+            .collect();
+        let per_plugin =
+            |f: &dyn Fn(&crate::plugin::stats::PluginSnapshot) -> u64| -> Vec<(Labels, u64)> {
+                plugins
+                    .iter()
+                    .map(|(n, s)| (plugin_label(n), f(s)))
+                    .collect()
+            };
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_events",
+            "Events a plugin emitted that the ring accepted.",
+            &per_plugin(&|s| s.emitted),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_dropped_events",
+            "Events a plugin emitted that were dropped (ring full or plugin stopped).",
+            &per_plugin(&|s| s.dropped),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_errors",
+            "Error log records and failed lifecycle calls of a plugin.",
+            &per_plugin(&|s| s.errors),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_panics",
+            "Panics caught in a plugin.",
+            &per_plugin(&|s| s.panics),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_reloads",
+            "Times a new build of a plugin replaced the running one.",
+            &per_plugin(&|s| s.reloads),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_plugin_stop_timeouts",
+            "Stops that missed the deadline (instance abandoned).",
+            &per_plugin(&|s| s.stop_timeouts),
+        )?;
+        let up: Vec<(Labels, f64)> = plugins
+            .iter()
+            .map(|(n, s)| (plugin_label(n), f64::from(u8::from(s.running))))
+            .collect();
+        gauge_family(
+            &mut encoder,
+            "tapio_plugin_up",
+            "1 when an instance of the plugin runs.",
+            &up,
+        )?;
+        let health: Vec<(Labels, f64)> = plugins
+            .iter()
+            .map(|(n, s)| {
+                let v = match s.health {
+                    HealthStatus::Healthy => 0.0,
+                    HealthStatus::Degraded => 1.0,
+                    HealthStatus::Failed => 2.0,
+                };
+                (plugin_label(n), v)
+            })
+            .collect();
+        gauge_family(
+            &mut encoder,
+            "tapio_plugin_health_status",
+            "Plugin health: 0 healthy, 1 degraded, 2 failed.",
+            &health,
+        )?;
+
+        // Plugin-specific metrics, grouped into families by name.
+        let mut custom: std::collections::BTreeMap<
+            String,
+            (String, MetricKind, Vec<(Labels, f64)>),
+        > = Default::default();
+        for (name, snapshot) in &plugins {
+            for m in &snapshot.custom {
+                let mut base = sanitize(&m.name);
+                if m.kind == MetricKind::Counter {
+                    base = base.strip_suffix("_total").unwrap_or(&base).to_owned();
+                }
+                let entry = custom
+                    .entry(format!("tapio_plugin_{base}"))
+                    .or_insert_with(|| (m.help.to_string(), m.kind, Vec::new()));
+                let mut labels = plugin_label(name);
+                for pair in m.labels.iter() {
+                    labels.push((
+                        Cow::Owned(sanitize(&pair.0)),
+                        Cow::Owned(pair.1.to_string()),
+                    ));
+                }
+                entry.2.push((labels, m.value));
+            }
+        }
+        for (name, (help, kind, samples)) in custom {
+            match kind {
+                MetricKind::Counter => {
+                    let samples: Vec<(Labels, u64)> = samples
+                        .into_iter()
+                        .map(|(l, v)| (l, v.max(0.0) as u64))
+                        .collect();
+                    counter_family(&mut encoder, &name, &help, &samples)?
+                }
+                MetricKind::Gauge => gauge_family(&mut encoder, &name, &help, &samples)?,
+            }
+        }
+
+        let manager = o.manager.lock().clone();
+        gauge(
+            &mut encoder,
+            "tapio_plugins_active",
+            "Plugins with a running instance.",
+            manager.active() as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tapio_plugins_retained_libraries",
+            "Plugin libraries loaded since start (never unloaded).",
+            manager.retained_libraries as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tapio_plugins_abandoned_instances",
+            "Plugin instances abandoned after missing a deadline.",
+            manager.abandoned_instances as f64,
+        )?;
+        let refused = manager
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, crate::plugin::manager::SlotState::Refused(_)))
+            .count();
+        gauge(
+            &mut encoder,
+            "tapio_plugins_refused_files",
+            "Plugin files refused (and not running an older build).",
+            refused as f64,
+        )?;
+
+        gauge(
+            &mut encoder,
+            "tapio_ring_capacity_events",
+            "Capacity of the shared ring.",
+            o.ring.capacity() as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tapio_ring_queued_events",
+            "Events waiting in the shared ring.",
+            o.ring.len() as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tapio_ring_fill_ratio",
+            "Fill level of the shared ring (0 to 1).",
+            o.ring.len() as f64 / o.ring.capacity() as f64,
+        )?;
+
+        let p = &o.pipeline;
+        counter_family(
+            &mut encoder,
+            "tapio_pipeline_events",
+            "Events delivered through the pipeline to the sinks.",
+            &[(Vec::new(), p.events.load(Ordering::Relaxed))],
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_pipeline_batches",
+            "Batches drained from the ring.",
+            &[(Vec::new(), p.batches.load(Ordering::Relaxed))],
+        )?;
+        gauge(
+            &mut encoder,
+            "tapio_correlation_groups",
+            "Open correlation groups.",
+            p.open_groups.load(Ordering::Relaxed) as f64,
+        )?;
+        let sink =
+            |pairs: &Vec<(&'static str, std::sync::atomic::AtomicU64)>| -> Vec<(Labels, u64)> {
+                pairs
+                    .iter()
+                    .map(|(name, v)| {
+                        (
+                            vec![(Cow::Borrowed("sink"), Cow::Borrowed(*name))],
+                            v.load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect()
+            };
+        counter_family(
+            &mut encoder,
+            "tapio_sink_events",
+            "Events written by a sink.",
+            &sink(&p.sink_events),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_sink_errors",
+            "Write or flush errors of a sink.",
+            &sink(&p.sink_errors),
+        )?;
+        let info = vec![(
+            Cow::Borrowed("version"),
+            Cow::Borrowed(env!("CARGO_PKG_VERSION")),
+        )];
+        gauge_family(
+            &mut encoder,
+            "tapio_build_info",
+            "The host's version.",
+            &[(info, 1.0)],
+        )?;
+        Ok(())
+    }
+}
+
+/// Renders the Prometheus text exposition of everything `observer` knows.
+pub fn render(observer: &Observer) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(HostCollector(ObserverDebug(observer.clone()))));
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    out
+}
