@@ -32,7 +32,7 @@ pub mod module;
 mod status;
 mod version;
 
-pub use abi_stable::std_types::{RStr, RString};
+pub use abi_stable::std_types::{RSlice, RStr, RString};
 pub use collector::Collector;
 pub use config::{Config, ConfigDefault, ConfigField, FieldKind};
 pub use error::{ErrorKind, PluginError};
