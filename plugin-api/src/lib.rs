@@ -68,7 +68,7 @@ pub mod __private {
 
 /// Exports a [`Collector`] as a tapio plugin. Call it once, at the crate root of a `cdylib`:
 ///
-/// ```ignore
+/// ```text
 /// tapio_plugin_api::export_plugin!(Heartbeat);
 /// ```
 ///

@@ -2,7 +2,7 @@
 //! dlopen. Create a [`Harness`] for your [`Collector`] with a config, start it, wait for the
 //! events you expect, check its health and metrics, stop it.
 //!
-//! ```ignore
+//! ```text
 //! let mut h = Harness::<Heartbeat>::create(r#"{"interval":"10ms","message":"hi"}"#)?;
 //! h.start()?;
 //! let events = h.wait_for(3, Duration::from_secs(2));
