@@ -1,0 +1,9 @@
+//! Integration tests of the host: a real `tapio-collector` process loading real plugin
+//! libraries from a temporary plugins directory.
+
+mod cli;
+mod lifecycle;
+mod load;
+mod refusals;
+mod reload_churn;
+mod support;
