@@ -132,6 +132,7 @@ fn generate(thread: u64, s: &Settings, sink: &EventSink, stop: &AtomicBool, coun
         .map(|i| format!("loadgen.text.{i}"))
         .collect();
     let batch = s.batch_size as usize;
+    let pid = std::process::id();
     let started = Instant::now();
     let mut seq = 0u64;
     let mut attrs: Vec<Attribute<'_>> = Vec::with_capacity(batch * s.attributes.max(2) as usize);
@@ -154,7 +155,7 @@ fn generate(thread: u64, s: &Settings, sink: &EventSink, stop: &AtomicBool, coun
         let events: Vec<Event<'_>> = (0..n)
             .map(|i| {
                 Event::at(now, "loadgen.synthetic", Severity::Info)
-                    .with_pid(std::process::id())
+                    .with_pid(pid)
                     .with_attributes(&attrs[i * per..(i + 1) * per])
             })
             .collect();
