@@ -5,8 +5,8 @@
 //!   an operator should deploy).
 //! - `run [-- ARGS]`: install the plugins (release), build the host and run it on
 //!   `packaging/config/dev.yaml`.
-//! - `test`: every test: the workspace (unit, integration, plugin tests), then the ring's loom
-//!   models.
+//! - `test`: everything CI checks: formatting, clippy, the committed BPF objects, every test
+//!   of the workspace (unit, integration, plugin tests), then the ring's loom models.
 //! - `bench`: the ring and end-to-end benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +47,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => {
+            cargo(&["fmt", "--all", "--", "--check"])?;
+            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+            if root.join("bpf-objects/Makefile").exists() {
+                run("make", &["-C", "bpf-objects", "check"])?;
+            }
+            // Plugin libraries first: host tests load the real .so files.
             cargo(&["build", "--workspace"])?;
             cargo(&["test", "--workspace", "--no-fail-fast"])?;
             loom()
@@ -100,6 +106,15 @@ fn cargo(args: &[&str]) -> Result<()> {
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("+ {program} {}", args.join(" "));
+    let status = Command::new(program).args(args).status().with_context(|| format!("cannot run {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed with {status}", args.join(" "));
     }
     Ok(())
 }

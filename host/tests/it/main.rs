@@ -4,6 +4,7 @@
 mod cli;
 mod lifecycle;
 mod load;
+mod packaging;
 mod refusals;
 mod reload_churn;
 mod support;

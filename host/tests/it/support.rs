@@ -264,6 +264,7 @@ pub struct Host {
 }
 
 /// How to start a [`Host`].
+#[derive(Default)]
 pub struct HostOptions {
     /// Extra YAML appended to the generated config (sections other than `plugins:`, `metrics:`).
     pub yaml: String,
@@ -275,18 +276,6 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// Plugins installed before the host starts: (built library, file name).
     pub preinstalled: Vec<(PathBuf, String)>,
-}
-
-impl Default for HostOptions {
-    fn default() -> Self {
-        HostOptions {
-            yaml: String::new(),
-            plugins_yaml: String::new(),
-            args: Vec::new(),
-            env: Vec::new(),
-            preinstalled: Vec::new(),
-        }
-    }
 }
 
 impl Host {

@@ -123,7 +123,7 @@ pub fn descriptor_problems<C: Collector>() -> Vec<String> {
             (FieldKind::UInt, ConfigDefault::UInt(_)) => true,
             (FieldKind::Float, ConfigDefault::Float(_)) => true,
             (FieldKind::String, ConfigDefault::Str(s)) => {
-                f.choices.is_empty() || f.choices.iter().any(|c| *c == s)
+                f.choices.is_empty() || f.choices.contains(&s)
             }
             (FieldKind::Duration, ConfigDefault::Str(s)) => {
                 tapio_plugin_api::config::parse_duration(s.as_str()).is_ok()
