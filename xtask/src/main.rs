@@ -48,7 +48,14 @@ fn main() -> Result<()> {
         }
         Some("test") => {
             cargo(&["fmt", "--all", "--", "--check"])?;
-            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
             if root.join("bpf-objects/Makefile").exists() {
                 run("make", &["-C", "bpf-objects", "check"])?;
             }
@@ -112,7 +119,10 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 fn run(program: &str, args: &[&str]) -> Result<()> {
     eprintln!("+ {program} {}", args.join(" "));
-    let status = Command::new(program).args(args).status().with_context(|| format!("cannot run {program}"))?;
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
     if !status.success() {
         bail!("{program} {} failed with {status}", args.join(" "));
     }

@@ -10,7 +10,11 @@ fn repo() -> &'static Path {
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         assert!(
             std::env::var_os("TAPIO_REQUIRE_ALL_TESTS").is_none(),
             "systemd-analyze is required (apt-get install systemd)"
@@ -18,7 +22,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         eprintln!("skipping the_systemd_unit_passes_systemd_analyze_verify: systemd-analyze not found, needs the systemd package");
         return;
     }
-    let unit = std::fs::read_to_string(repo().join("packaging/systemd/tapio-collector.service")).unwrap();
+    let unit =
+        std::fs::read_to_string(repo().join("packaging/systemd/tapio-collector.service")).unwrap();
     for key in [
         "Type=notify",
         "WatchdogSec=",
@@ -36,11 +41,28 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     // verify checks that ExecStart's binary exists: point it at the one just built.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("tapio-collector.service");
-    std::fs::write(&copy, unit.replace("/usr/bin/tapio-collector", env!("CARGO_BIN_EXE_tapio-collector"))).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&copy).output().unwrap();
+    std::fs::write(
+        &copy,
+        unit.replace(
+            "/usr/bin/tapio-collector",
+            env!("CARGO_BIN_EXE_tapio-collector"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
-    assert!(!stderr.contains("tapio-collector.service"), "verify printed warnings about the unit:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("tapio-collector.service"),
+        "verify printed warnings about the unit:\n{stderr}"
+    );
 }
 
 #[test]
@@ -53,6 +75,10 @@ fn the_shipped_configs_pass_check_config() {
             .arg(repo().join("plugins.d"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{config}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{config}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -334,3 +334,28 @@ fn a_plugin_that_hangs_in_stop_is_reported_and_the_host_goes_on() {
         host.log()
     );
 }
+
+#[test]
+fn the_sha256_allowlist_pins_which_builds_load() {
+    use sha2::Digest;
+    let example = std::fs::read(plugin_lib("example")).unwrap();
+    let hash: String = sha2::Sha256::digest(&example)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut host = host_with_example(
+        "  faulty:\n    enabled: true\n",
+        &format!("  allowlist_sha256: [\"{hash}\"]\n"),
+    );
+    install(&plugin_lib("faulty"), &host.plugins, "faulty.so");
+    let line = host.expect_log(
+        &["plugin file refused", "faulty.so"],
+        Duration::from_secs(5),
+    );
+    assert!(
+        line.contains("is not in plugins.allowlist_sha256"),
+        "{line}"
+    );
+    assert!(host.events_of("faulty").is_empty());
+    assert_still_running(&mut host);
+}
