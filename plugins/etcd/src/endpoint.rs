@@ -36,7 +36,10 @@ impl Endpoint {
         }
         Ok(Endpoint {
             url: url.to_owned(),
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port: uri.port_u16().unwrap_or(default_port),
         })
     }

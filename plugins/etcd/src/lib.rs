@@ -125,7 +125,10 @@ impl Collector for EtcdCollector {
     }
 
     fn metrics(&self) -> Vec<Metric> {
-        self.workers.as_ref().map(Workers::metrics).unwrap_or_default()
+        self.workers
+            .as_ref()
+            .map(Workers::metrics)
+            .unwrap_or_default()
     }
 
     fn stop(&mut self) -> Result<(), PluginError> {

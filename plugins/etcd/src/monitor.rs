@@ -124,9 +124,9 @@ impl Monitor {
                 "etcd endpoint {url} unreachable ({} failed polls): {message}",
                 self.consecutive_failures
             )),
-            Reach::Unhealthy { reason, .. } => {
-                EndpointHealth::Unhealthy(format!("etcd endpoint {url} reports unhealthy: {reason}"))
-            }
+            Reach::Unhealthy { reason, .. } => EndpointHealth::Unhealthy(format!(
+                "etcd endpoint {url} reports unhealthy: {reason}"
+            )),
             Reach::Up if self.no_leader => {
                 EndpointHealth::Unhealthy(format!("etcd endpoint {url} has no leader"))
             }
@@ -144,14 +144,21 @@ impl Monitor {
                     let mut attrs = self.base_attrs();
                     attrs.push(("error.type", Value::Str(kind.to_owned())));
                     attrs.push(("error.message", Value::Str(message.clone())));
-                    out.push(self.event(now_ns, "etcd.endpoint.unreachable", Severity::Error, attrs));
+                    out.push(self.event(
+                        now_ns,
+                        "etcd.endpoint.unreachable",
+                        Severity::Error,
+                        attrs,
+                    ));
                     self.reach = Reach::Down {
                         since_ns: now_ns,
                         kind,
                         message,
                     };
                 } else if let Reach::Down {
-                    kind: k, message: m, ..
+                    kind: k,
+                    message: m,
+                    ..
                 } = &mut self.reach
                 {
                     *k = kind;
@@ -160,11 +167,10 @@ impl Monitor {
             }
             Observation::Reached { health, metrics } => {
                 self.consecutive_failures = 0;
-                let metrics = metrics.map(|snapshot| {
+                if let Ok(snapshot) = &metrics {
                     self.member_id = snapshot.member_id.clone().or(self.member_id.take());
                     self.version = snapshot.version.clone().or(self.version.take());
-                    snapshot
-                });
+                }
                 self.reached_health(now_ns, &health, &mut out);
                 if let Ok(snapshot) = &metrics {
                     self.reached_metrics(now_ns, snapshot, &mut out);
@@ -231,7 +237,10 @@ impl Monitor {
         let previous = self.previous.take();
         // A new process start time means the member restarted: its counters started over,
         // so they are compared from this scrape on.
-        let restarted = match (previous.as_ref().and_then(|p| p.process_start_time), now.process_start_time) {
+        let restarted = match (
+            previous.as_ref().and_then(|p| p.process_start_time),
+            now.process_start_time,
+        ) {
             (Some(before), Some(after)) => before != after,
             _ => false,
         };
@@ -275,7 +284,10 @@ impl Monitor {
             if over && !self.db_over {
                 let mut attrs = self.base_attrs();
                 attrs.push(("etcd.db.size_bytes", Value::UInt(size)));
-                attrs.push(("etcd.db.threshold_bytes", Value::UInt(self.thresholds.db_size_bytes)));
+                attrs.push((
+                    "etcd.db.threshold_bytes",
+                    Value::UInt(self.thresholds.db_size_bytes),
+                ));
                 if let Some(quota) = now.quota_bytes {
                     attrs.push(("etcd.db.quota_bytes", Value::UInt(quota)));
                 }
@@ -284,7 +296,10 @@ impl Monitor {
             self.db_over = over;
         }
 
-        let window = match (&now.wal_fsync, baseline.as_ref().and_then(|p| p.wal_fsync.as_ref())) {
+        let window = match (
+            &now.wal_fsync,
+            baseline.as_ref().and_then(|p| p.wal_fsync.as_ref()),
+        ) {
             (Some(now), Some(before)) => now.since(before),
             _ => None,
         };
@@ -400,11 +415,17 @@ impl Monitor {
 }
 
 fn latency_attr(latency: Duration) -> (&'static str, Value) {
-    ("etcd.health.latency_ms", Value::Float(latency.as_secs_f64() * 1e3))
+    (
+        "etcd.health.latency_ms",
+        Value::Float(latency.as_secs_f64() * 1e3),
+    )
 }
 
 fn threshold_ms(threshold: Duration) -> (&'static str, Value) {
-    ("etcd.threshold_ms", Value::Float(threshold.as_secs_f64() * 1e3))
+    (
+        "etcd.threshold_ms",
+        Value::Float(threshold.as_secs_f64() * 1e3),
+    )
 }
 
 #[cfg(test)]

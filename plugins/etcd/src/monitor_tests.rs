@@ -64,8 +64,14 @@ fn healthy_poll_emits_one_info_status_with_metrics() {
     assert_eq!(types(&events), ["etcd.endpoint.status"]);
     let status = &events[0];
     assert_eq!(status.severity, Severity::Info);
-    assert_eq!(status.attr("etcd.db.size_bytes"), Some(&Value::UInt(20_480)));
-    assert_eq!(status.attr("etcd.member.id"), Some(&Value::Str("abc".into())));
+    assert_eq!(
+        status.attr("etcd.db.size_bytes"),
+        Some(&Value::UInt(20_480))
+    );
+    assert_eq!(
+        status.attr("etcd.member.id"),
+        Some(&Value::Str("abc".into()))
+    );
     assert_eq!(status.attr("server.port"), Some(&Value::UInt(2379)));
     assert_eq!(m.health(), EndpointHealth::Healthy);
 }
@@ -83,9 +89,14 @@ fn unreachable_is_reported_once_then_recovery_once() {
     );
     assert!(m.observe(200 * MS, down()).is_empty());
     assert_eq!(m.consecutive_failures(), 2);
-    assert!(matches!(m.health(), EndpointHealth::Unhealthy(r) if r.contains("unreachable (2 failed polls)")));
+    assert!(
+        matches!(m.health(), EndpointHealth::Unhealthy(r) if r.contains("unreachable (2 failed polls)"))
+    );
     let back = m.observe(400 * MS, reached(snapshot(1, 10.0)));
-    assert_eq!(types(&back), ["etcd.endpoint.recovered", "etcd.endpoint.status"]);
+    assert_eq!(
+        types(&back),
+        ["etcd.endpoint.recovered", "etcd.endpoint.status"]
+    );
     assert_eq!(
         back[0].attr("etcd.outage.duration_ms"),
         Some(&Value::Float(300.0))
@@ -103,10 +114,17 @@ fn restart_is_detected_and_counters_rebaselined() {
     let events = m.observe(2, reached(snapshot(1, 20.0)));
     assert_eq!(
         types(&events),
-        ["etcd.endpoint.recovered", "etcd.member.restarted", "etcd.endpoint.status"]
+        [
+            "etcd.endpoint.recovered",
+            "etcd.member.restarted",
+            "etcd.endpoint.status"
+        ]
     );
     let events = m.observe(3, reached(snapshot(2, 20.0)));
-    assert_eq!(types(&events), ["etcd.leader.changed", "etcd.endpoint.status"]);
+    assert_eq!(
+        types(&events),
+        ["etcd.leader.changed", "etcd.endpoint.status"]
+    );
     assert_eq!(events[0].attr("etcd.leader.changes"), Some(&Value::UInt(1)));
     assert_eq!(events[0].severity, Severity::High);
 }
@@ -120,10 +138,16 @@ fn no_leader_is_critical_once_and_shown_in_health() {
         ..snapshot(1, 10.0)
     };
     let events = m.observe(1, reached(leaderless.clone()));
-    assert_eq!(types(&events), ["etcd.leader.missing", "etcd.endpoint.status"]);
+    assert_eq!(
+        types(&events),
+        ["etcd.leader.missing", "etcd.endpoint.status"]
+    );
     assert_eq!(events[0].severity, Severity::Critical);
     assert_eq!(events[1].severity, Severity::Critical);
-    assert_eq!(types(&m.observe(2, reached(leaderless))), ["etcd.endpoint.status"]);
+    assert_eq!(
+        types(&m.observe(2, reached(leaderless))),
+        ["etcd.endpoint.status"]
+    );
     assert!(matches!(m.health(), EndpointHealth::Unhealthy(r) if r.contains("no leader")));
     m.observe(3, reached(snapshot(2, 10.0)));
     assert_eq!(m.health(), EndpointHealth::Healthy);
@@ -141,7 +165,10 @@ fn unhealthy_answer_then_recovery() {
         metrics: Err("skipped".into()),
     };
     let events = m.observe(0, sick.clone());
-    assert_eq!(types(&events), ["etcd.endpoint.unhealthy", "etcd.endpoint.status"]);
+    assert_eq!(
+        types(&events),
+        ["etcd.endpoint.unhealthy", "etcd.endpoint.status"]
+    );
     assert_eq!(events[1].severity, Severity::Error);
     assert_eq!(
         events[1].attr("etcd.metrics.error"),
@@ -149,7 +176,10 @@ fn unhealthy_answer_then_recovery() {
     );
     assert_eq!(types(&m.observe(1, sick)), ["etcd.endpoint.status"]);
     let events = m.observe(2, reached(snapshot(1, 10.0)));
-    assert_eq!(events[0].attr("etcd.recovered_from"), Some(&Value::Str("unhealthy".into())));
+    assert_eq!(
+        events[0].attr("etcd.recovered_from"),
+        Some(&Value::Str("unhealthy".into()))
+    );
 }
 
 #[test]
@@ -165,7 +195,11 @@ fn thresholds_fire_on_entry_and_rearm() {
     let events = m.observe(0, slow.clone());
     assert_eq!(
         types(&events),
-        ["etcd.health.slow", "etcd.db.size_exceeded", "etcd.endpoint.status"]
+        [
+            "etcd.health.slow",
+            "etcd.db.size_exceeded",
+            "etcd.endpoint.status"
+        ]
     );
     assert_eq!(events[2].severity, Severity::Warning);
     assert_eq!(types(&m.observe(1, slow.clone())), ["etcd.endpoint.status"]);
@@ -190,14 +224,24 @@ fn wal_fsync_p99_over_the_interval() {
     };
     let first = m.observe(0, reached(with_fsync(100.0, 0.0)));
     assert_eq!(types(&first), ["etcd.endpoint.status"]);
-    assert_eq!(first[0].attr("etcd.wal.fsync.p99_ms"), None, "no window yet");
+    assert_eq!(
+        first[0].attr("etcd.wal.fsync.p99_ms"),
+        None,
+        "no window yet"
+    );
     // 10 new fsyncs, all fast.
     let events = m.observe(1, reached(with_fsync(110.0, 0.0)));
     assert_eq!(types(&events), ["etcd.endpoint.status"]);
-    assert_eq!(events[0].attr("etcd.wal.fsync.count"), Some(&Value::UInt(10)));
+    assert_eq!(
+        events[0].attr("etcd.wal.fsync.count"),
+        Some(&Value::UInt(10))
+    );
     // 10 new fsyncs, half of them around 400 ms.
     let events = m.observe(2, reached(with_fsync(115.0, 5.0)));
-    assert_eq!(types(&events), ["etcd.wal.fsync_slow", "etcd.endpoint.status"]);
+    assert_eq!(
+        types(&events),
+        ["etcd.wal.fsync_slow", "etcd.endpoint.status"]
+    );
     let Some(Value::Float(p99)) = events[0].attr("etcd.wal.fsync.p99_ms") else {
         panic!("p99 missing");
     };

@@ -79,7 +79,11 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
 
 impl Workers {
     /// Starts one thread per endpoint.
-    pub fn start(settings: &Settings, tls: &TlsConfig, sink: EventSink) -> Result<Self, PluginError> {
+    pub fn start(
+        settings: &Settings,
+        tls: &TlsConfig,
+        sink: EventSink,
+    ) -> Result<Self, PluginError> {
         let stop = Arc::new(StopSignal::default());
         let shared = Arc::new(Shared::default());
         *shared.endpoints.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -124,7 +128,11 @@ impl Workers {
 
     /// Healthy when every polled endpoint is; degraded with every reason otherwise.
     pub fn health(&self) -> Health {
-        let endpoints = self.shared.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoints = self
+            .shared
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let reasons: Vec<String> = endpoints
             .iter()
             .filter_map(|(h, retry)| match (h, retry) {
@@ -146,7 +154,11 @@ impl Workers {
     pub fn metrics(&self) -> Vec<Metric> {
         let s = &self.shared;
         vec![
-            Metric::counter("polls_total", "Polls of etcd endpoints.", s.polls.load(Relaxed)),
+            Metric::counter(
+                "polls_total",
+                "Polls of etcd endpoints.",
+                s.polls.load(Relaxed),
+            ),
             Metric::counter(
                 "unreachable_polls_total",
                 "Polls whose /health request failed.",
@@ -181,7 +193,9 @@ impl Workers {
             }
         }
         if panicked > 0 {
-            return Err(PluginError::other(format!("{panicked} poll thread(s) panicked")));
+            return Err(PluginError::other(format!(
+                "{panicked} poll thread(s) panicked"
+            )));
         }
         Ok(())
     }
@@ -205,11 +219,9 @@ impl Poller {
         loop {
             let observation = self.poll();
             let events = self.monitor.observe(now_unix_nanos(), observation);
-            let outcome = crate::owned::emit(&self.sink, &events);
-            self.shared.events.fetch_add(outcome.accepted.into(), Relaxed);
-            self.shared.dropped.fetch_add(outcome.dropped.into(), Relaxed);
             let failures = self.monitor.consecutive_failures();
             let wait = backoff(self.interval, self.max_backoff, failures);
+            // Health first, so that it already agrees with the events when they arrive.
             if let Some(slot) = self
                 .shared
                 .endpoints
@@ -219,6 +231,13 @@ impl Poller {
             {
                 *slot = (self.monitor.health(), (failures > 0).then_some(wait));
             }
+            let outcome = crate::owned::emit(&self.sink, &events);
+            self.shared
+                .events
+                .fetch_add(outcome.accepted.into(), Relaxed);
+            self.shared
+                .dropped
+                .fetch_add(outcome.dropped.into(), Relaxed);
             if self.stop.wait(wait) {
                 break;
             }
