@@ -70,7 +70,10 @@ fn json<T: serde::Serialize>(value: &T) -> Val<'static> {
 }
 
 /// Common start of a point's event.
-#[expect(clippy::too_many_arguments, reason = "every field of a data point header, passed once")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every field of a data point header, passed once"
+)]
 fn begin<'r, S: Sink + ?Sized>(
     batch: &mut Batch<'r, '_, S>,
     resource: &ResourceCtx<'r>,
