@@ -246,7 +246,15 @@ impl Poller {
 
     fn poll(&self) -> Observation {
         self.shared.polls.fetch_add(1, Relaxed);
-        let health = match self.client.health() {
+        // A pooled keep-alive connection the member closed fails once; one immediate retry
+        // on a fresh connection tells that apart from a member that is down (not after a
+        // timeout, which already took the whole deadline).
+        let first = self.client.health();
+        let health = match first {
+            Err(ref e) if e.kind() != "timeout" => self.client.health(),
+            other => other,
+        };
+        let health = match health {
             Ok(h) => h,
             Err(e) => {
                 self.shared.unreachable_polls.fetch_add(1, Relaxed);
