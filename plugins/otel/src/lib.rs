@@ -93,8 +93,11 @@ impl Collector for OtelReceiver {
     }
 
     fn health(&self) -> Health {
-        match self.running.as_ref().and_then(Running::failure) {
-            Some(why) => Health::failed(why),
+        if let Some(why) = self.running.as_ref().and_then(Running::failure) {
+            return Health::failed(why);
+        }
+        match self.stats.recent_drops(tapio_plugin_api::now_unix_nanos()) {
+            Some(why) => Health::degraded(why),
             None => Health::healthy(),
         }
     }

@@ -95,7 +95,12 @@ pub struct Stats {
     accepted: [AtomicU64; 3],
     dropped: [AtomicU64; 3],
     invalid: [AtomicU64; 3],
+    /// Wall-clock time of the last ring drop, ns since the epoch (0 = never).
+    last_drop_ns: AtomicU64,
 }
+
+/// How long a ring drop keeps the receiver's health degraded.
+pub const DROP_MEMORY_NS: u64 = 60_000_000_000;
 
 impl Stats {
     /// Counts a request that was decoded.
@@ -105,6 +110,23 @@ impl Stats {
         self.accepted[s].fetch_add(tally.accepted, Relaxed);
         self.dropped[s].fetch_add(tally.dropped, Relaxed);
         self.invalid[s].fetch_add(tally.invalid, Relaxed);
+        if tally.dropped > 0 {
+            self.last_drop_ns
+                .store(tapio_plugin_api::now_unix_nanos(), Relaxed);
+        }
+    }
+
+    /// When items were dropped within [`DROP_MEMORY_NS`] before `now_ns`: why, for a
+    /// degraded health.
+    pub fn recent_drops(&self, now_ns: u64) -> Option<String> {
+        let last = self.last_drop_ns.load(Relaxed);
+        if last == 0 || now_ns.saturating_sub(last) > DROP_MEMORY_NS {
+            return None;
+        }
+        let total: u64 = self.dropped.iter().map(|d| d.load(Relaxed)).sum();
+        Some(format!(
+            "the host's event ring was full within the last minute: {total} received items dropped so far (reported to senders as rejected)"
+        ))
     }
 
     /// Counts a refused request.
@@ -164,5 +186,30 @@ impl Stats {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::Tally;
+
+    #[test]
+    fn drops_are_remembered_for_a_minute() {
+        let stats = Stats::default();
+        let now = tapio_plugin_api::now_unix_nanos();
+        assert_eq!(stats.recent_drops(now), None);
+        let tally = Tally {
+            accepted: 1,
+            dropped: 2,
+            invalid: 0,
+        };
+        stats.request(Transport::Http, Signal::Logs, tally);
+        let now = tapio_plugin_api::now_unix_nanos();
+        assert!(stats
+            .recent_drops(now)
+            .unwrap()
+            .contains("2 received items dropped"));
+        assert_eq!(stats.recent_drops(now + DROP_MEMORY_NS + 1), None);
     }
 }

@@ -308,6 +308,12 @@ fn full_ring_drops_are_reported_as_rejected_on_both_transports() {
         })
         .unwrap();
     assert_eq!(dropped.value, 7.0);
+    let health = h.health();
+    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+    assert!(
+        health.reason.contains("9 received items dropped"),
+        "{health:?}"
+    );
     h.stop_within(Duration::from_secs(4)).unwrap();
 }
 
