@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use tapio_plugin_api::{
     AttrValue, Collector, Config, EmitOutcome, Event, EventSink, EventSinkApi, Health, HostApi,
-    HostHandle, LogLevel, Metric, PluginError, RSlice, RStr, RString, Severity,
+    HostHandle, LogLevel, Metric, PluginError, RSlice, RStr, RString, Severity, TraceContext,
 };
 
 /// An owned copy of an emitted event, easy to assert on.
@@ -48,6 +48,8 @@ pub struct Captured {
     pub attributes: BTreeMap<String, Value>,
     /// Whether the plugin set a trace context.
     pub has_trace: bool,
+    /// The trace context the plugin set, if any.
+    pub trace: Option<TraceContext>,
 }
 
 /// An owned attribute value.
@@ -111,6 +113,7 @@ impl Captured {
                 })
                 .collect(),
             has_trace: e.trace.is_some(),
+            trace: e.trace.into_option(),
         }
     }
 
