@@ -27,6 +27,18 @@ impl CgroupKey {
     pub const fn new(hierarchy: u32, id: u64) -> Self {
         CgroupKey { hierarchy, id }
     }
+
+    /// The cgroup that says most about a task, from what the BPF programs record: its v2
+    /// cgroup (`dfl_id`) unless that is the root (id 1) or unknown, else its cgroup in a v1
+    /// controller's hierarchy (`ctrl_hierarchy`, `ctrl_id`), as on hybrid hosts where
+    /// containers live in the v1 hierarchies.
+    pub fn pick(dfl_id: u64, ctrl_hierarchy: u32, ctrl_id: u64) -> Self {
+        if dfl_id > 1 || ctrl_id == 0 {
+            CgroupKey::new(0, dfl_id)
+        } else {
+            CgroupKey::new(ctrl_hierarchy, ctrl_id)
+        }
+    }
 }
 
 /// Resolves cgroup ids to paths and containers. Not thread-safe: one per reader thread.
@@ -199,6 +211,14 @@ mod tests {
         assert!(r.scan(0, true) >= 3);
         assert_eq!(r.cached_path(later_key), Some("/later"));
         assert_eq!(r.containers().len(), 1);
+    }
+
+    #[test]
+    fn picks_the_telling_cgroup() {
+        assert_eq!(CgroupKey::pick(4242, 4, 35), CgroupKey::new(0, 4242));
+        assert_eq!(CgroupKey::pick(1, 4, 35), CgroupKey::new(4, 35));
+        assert_eq!(CgroupKey::pick(1, 0, 0), CgroupKey::new(0, 1));
+        assert_eq!(CgroupKey::pick(0, 0, 0), CgroupKey::new(0, 0));
     }
 
     #[test]
