@@ -6,6 +6,9 @@
  * runqlat way: a task becomes runnable at sched_wakeup / sched_wakeup_new, or at sched_switch
  * when it is switched out while still runnable (preempted); it stops waiting at the
  * sched_switch that puts it on a CPU. Waits of at least `min_delay_ns` become records.
+ *
+ * Who ran meanwhile: each CPU keeps its last CPU_STARVATION_HISTORY runs (task, start, end)
+ * in a per-CPU ring; at the end of a wait the runs overlapping it are summed per task.
  */
 #include "kernel_more.h"
 #include "cpu_starvation.h"
@@ -29,13 +32,30 @@ struct {
 	__type(value, struct enqueued);
 } runnable SEC(".maps");
 
-/* Since when the current task of each CPU runs. */
+/* One finished run on a CPU. */
+struct run {
+	u64 start_ns;
+	u64 end_ns;
+	u32 pid;
+	u32 tid;
+	char comm[TASK_COMM_LEN];
+};
+
+/* The last runs of a CPU (a ring: `next` is the slot written next) and since when the
+ * current task runs. */
+struct cpu_history {
+	u64 running_since_ns;
+	u32 next;
+	u32 _pad;
+	struct run runs[CPU_STARVATION_HISTORY];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, u64);
-} running_since SEC(".maps");
+	__type(value, struct cpu_history);
+} history SEC(".maps");
 
 static __always_inline int enqueue(struct task_struct___more *p, u32 flags)
 {
@@ -64,22 +84,41 @@ int BPF_PROG(sched_wakeup_new, struct task_struct___more *p)
 	return enqueue(p, CPU_STARVATION_F_WAKEUP_NEW);
 }
 
+/* Candidates while summing the history: distinct tasks that ran during the wait. */
+#define CANDIDATES 4
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct___more *prev,
 	     struct task_struct___more *next)
 {
-	u32 zero = 0, tid, nb_hierarchy;
-	u64 *since_slot = bpf_map_lookup_elem(&running_since, &zero);
-	u64 now = bpf_ktime_get_boot_ns(), delay, since = 0, from;
+	u32 zero = 0, tid, i, slot;
+	struct cpu_history *h = bpf_map_lookup_elem(&history, &zero);
+	u64 now = bpf_ktime_get_boot_ns(), delay, start, busy = 0;
+	u64 cand_ns[CANDIDATES] = {};
+	u32 cand_idx[CANDIDATES] = {};
+	u32 cand_tid[CANDIDATES] = {};
+	u32 ncand = 0, best = 0, flags;
 	struct cpu_starvation_record *r;
 	struct enqueued *e;
+	struct run *run;
 
+	if (!h)
+		return 0;
 	if (preempt || more_task_state(prev) == 0)
 		enqueue(prev, CPU_STARVATION_F_PREEMPTED);
-	if (since_slot) {
-		since = *since_slot;
-		*since_slot = now;
+
+	/* Close prev's run. */
+	if (h->running_since_ns) {
+		slot = h->next & (CPU_STARVATION_HISTORY - 1);
+		run = &h->runs[slot];
+		run->start_ns = h->running_since_ns;
+		run->end_ns = now;
+		run->pid = BPF_CORE_READ(prev, tgid);
+		run->tid = BPF_CORE_READ(prev, pid);
+		BPF_CORE_READ_STR_INTO(&run->comm, prev, comm);
+		h->next = slot + 1;
 	}
+	h->running_since_ns = now;
 
 	tid = BPF_CORE_READ(next, pid);
 	if (!tid)
@@ -87,34 +126,72 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct___more *prev,
 	e = bpf_map_lookup_elem(&runnable, &tid);
 	if (!e)
 		return 0;
-	delay = now - e->ts_ns;
+	start = e->ts_ns;
+	flags = e->flags;
+	delay = now - start;
+	bpf_map_delete_elem(&runnable, &tid);
 	if (delay < min_delay_ns)
-		goto done;
+		return 0;
+
+	/* Who ran during [start, now] here, newest run first. */
+	for (i = 0; i < CPU_STARVATION_HISTORY; i++) {
+		u32 k, idx = (h->next - 1 - i) & (CPU_STARVATION_HISTORY - 1);
+		struct run *rr = &h->runs[idx];
+		u64 from, to, ov;
+
+		if (rr->end_ns <= start || !rr->end_ns)
+			break;
+		if (i == CPU_STARVATION_HISTORY - 1 && rr->start_ns > start)
+			flags |= CPU_STARVATION_F_TRUNCATED;
+		if (!rr->tid || rr->tid == tid)
+			continue; /* idle, or the waiting task itself */
+		from = rr->start_ns > start ? rr->start_ns : start;
+		to = rr->end_ns < now ? rr->end_ns : now;
+		if (to <= from)
+			continue;
+		ov = to - from;
+		busy += ov;
+		for (k = 0; k < CANDIDATES; k++) {
+			if (k < ncand && cand_tid[k] == rr->tid) {
+				cand_ns[k] += ov;
+				break;
+			}
+			if (k == ncand) {
+				cand_tid[k] = rr->tid;
+				cand_idx[k] = idx;
+				cand_ns[k] = ov;
+				ncand++;
+				break;
+			}
+		}
+	}
+	for (i = 1; i < CANDIDATES; i++)
+		if (i < ncand && cand_ns[i] > cand_ns[best])
+			best = i;
+
 	r = tapio_reserve(sizeof(*r), CPU_STARVATION_KIND_WAIT);
 	if (!r)
-		goto done;
-	from = since > e->ts_ns ? since : e->ts_ns;
+		return 0;
 	r->delay_ns = delay;
-	r->overlap_ns = since ? now - from : 0;
-	r->flags = e->flags;
+	r->busy_ns = busy;
+	r->flags = flags;
 	r->pid = BPF_CORE_READ(next, tgid);
 	r->tid = tid;
 	r->cgroup_id = more_task_dfl_cgroup_id(next);
 	r->ctrl_cgroup_id = more_task_ctrl_cgroup_id(next, MORE_CPU_CGRP_ID, &r->ctrl_hierarchy);
-	r->nb_pid = BPF_CORE_READ(prev, tgid);
-	r->nb_tid = BPF_CORE_READ(prev, pid);
-	if (r->nb_tid) {
-		r->nb_cgroup_id = more_task_dfl_cgroup_id(prev);
-		r->nb_ctrl_cgroup_id =
-			more_task_ctrl_cgroup_id(prev, MORE_CPU_CGRP_ID, &nb_hierarchy);
-	} else {
-		r->nb_cgroup_id = 0;
-		r->nb_ctrl_cgroup_id = 0;
-	}
 	BPF_CORE_READ_STR_INTO(&r->comm, next, comm);
-	BPF_CORE_READ_STR_INTO(&r->nb_comm, prev, comm);
+	if (ncand) {
+		run = &h->runs[cand_idx[best & (CANDIDATES - 1)] & (CPU_STARVATION_HISTORY - 1)];
+		r->nb_overlap_ns = cand_ns[best & (CANDIDATES - 1)];
+		r->nb_pid = run->pid;
+		r->nb_tid = run->tid;
+		__builtin_memcpy(r->nb_comm, run->comm, sizeof(r->nb_comm));
+	} else {
+		r->nb_overlap_ns = 0;
+		r->nb_pid = 0;
+		r->nb_tid = 0;
+		__builtin_memset(r->nb_comm, 0, sizeof(r->nb_comm));
+	}
 	tapio_submit(r);
-done:
-	bpf_map_delete_elem(&runnable, &tid);
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 pub mod container;
 pub mod mounts;
+pub mod proc;
 pub mod resolver;
 
 pub use container::{parse_container, ContainerRef, Runtime};

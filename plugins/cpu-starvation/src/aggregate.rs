@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tapio_cgroup_info::CgroupKey;
 
 use crate::level::Level;
-use crate::record::{Task, Wait};
+use crate::record::{Neighbor, Task, Wait};
 
 /// Waits of one task in a window.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct TaskWaits {
     pub count: u64,
     /// Sum of waits (ns).
     pub total_ns: u64,
+    /// Sum of the parts of the waits other tasks ran on the CPU (ns).
+    pub busy_ns: u64,
     /// Longest wait (ns).
     pub max_ns: u64,
     /// Waits per level ([`Level::index`]).
@@ -29,7 +31,7 @@ pub struct TaskWaits {
 #[derive(Debug, Clone)]
 pub struct NeighborTime {
     /// The neighbour.
-    pub task: Task,
+    pub task: Neighbor,
     /// Overlap with the waits (ns).
     pub overlap_ns: u64,
     /// Waits in which it was the neighbour.
@@ -112,6 +114,7 @@ impl Aggregator {
             task: wait.task.clone(),
             count: 0,
             total_ns: 0,
+            busy_ns: 0,
             max_ns: 0,
             per_level: [0; 4],
             neighbors: HashMap::new(),
@@ -121,6 +124,7 @@ impl Aggregator {
         }
         t.count += 1;
         t.total_ns += wait.delay_ns;
+        t.busy_ns += wait.busy_ns;
         t.max_ns = t.max_ns.max(wait.delay_ns);
         t.per_level[Level::of(wait.delay_ns).index()] += 1;
         if let Some(nb) = &wait.neighbor {
@@ -194,8 +198,13 @@ mod tests {
             cpu: 0,
             delay_ns,
             task: task(tid, 100 + u64::from(tid % 2)),
-            neighbor: nb.map(|n| task(n, 200)),
+            neighbor: nb.map(|n| Neighbor {
+                pid: 2,
+                tid: n,
+                comm: format!("n{n}"),
+            }),
             overlap_ns,
+            busy_ns: overlap_ns,
             flags: 0,
         }
     }

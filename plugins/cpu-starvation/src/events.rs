@@ -50,12 +50,14 @@ fn level_counts(t: &TaskWaits) -> String {
         .join(",")
 }
 
-/// Every event of a closed window, at `timestamp_ns` (Unix).
+/// Every event of a closed window, at `timestamp_ns` (Unix). `cgroup` resolves a cgroup
+/// key, `process_cgroup` the cgroup of a (neighbour) process by pid.
 pub fn window_events(
     w: &Window,
     timestamp_ns: u64,
     settings: &EventSettings,
     cgroup: &mut dyn FnMut(CgroupKey) -> CgroupInfo,
+    process_cgroup: &mut dyn FnMut(u32) -> CgroupInfo,
 ) -> Vec<OwnedEvent> {
     let mut events = Vec::new();
     for t in &w.tasks {
@@ -77,6 +79,7 @@ pub fn window_events(
                 .uint("resource.cpu.wait.total_ns", t.total_ns)
                 .uint("resource.cpu.wait.max_ns", t.max_ns)
                 .uint("resource.cpu.wait.mean_ns", t.total_ns / t.count.max(1))
+                .uint("resource.cpu.wait.others_ran_ns", t.busy_ns)
                 .str("resource.starvation.level", level.as_str())
                 .str("resource.starvation.level_counts", level_counts(t)),
         );
@@ -87,7 +90,7 @@ pub fn window_events(
         if share < settings.noisy_neighbor_share || t.total_ns < settings.noisy_neighbor_min_wait_ns {
             continue;
         }
-        let nb_info = cgroup(top.task.cgroup);
+        let nb_info = process_cgroup(top.task.pid);
         events.push(
             OwnedEvent::new(timestamp_ns, "resource.noisy_neighbor", level.severity().max(Severity::Low))
                 .pid(t.task.pid)
@@ -108,7 +111,7 @@ pub fn window_events(
                 .uint("resource.neighbor.overlap_ns", top.overlap_ns)
                 .uint("resource.neighbor.wait_count", top.count)
                 .float("resource.neighbor.share", share.min(1.0))
-                .bool("resource.neighbor.same_cgroup", top.task.cgroup == t.task.cgroup),
+                .bool("resource.neighbor.same_cgroup", !nb_info.path.is_empty() && nb_info.path == info.path),
         );
     }
     for (key, c) in &w.cgroups {
@@ -153,6 +156,7 @@ pub fn starvation_event(
         .uint("resource.cpu.wait_ns", wait.delay_ns)
         .uint("cpu.logical_number", u64::from(wait.cpu))
         .str("resource.starvation.level", level.as_str());
+    e = e.uint("resource.cpu.wait.others_ran_ns", wait.busy_ns);
     if let Some(nb) = &wait.neighbor {
         e = e
             .uint("resource.neighbor.pid", u64::from(nb.pid))
@@ -172,7 +176,7 @@ pub fn starvation_event(
 mod tests {
     use super::*;
     use crate::aggregate::Aggregator;
-    use crate::record::Task;
+    use crate::record::{Neighbor, Task};
     use tapio_event_buffer::Value;
 
     fn task(tid: u32, cgroup: u64) -> Task {
@@ -191,8 +195,13 @@ mod tests {
             cpu: 1,
             delay_ns,
             task: task(tid, 50),
-            neighbor: Some(task(nb, 60)),
+            neighbor: Some(Neighbor {
+                pid: 8,
+                tid: nb,
+                comm: format!("t{nb}"),
+            }),
             overlap_ns,
+            busy_ns: overlap_ns,
             flags: 0,
         }
     }
@@ -214,7 +223,7 @@ mod tests {
         let mut a = Aggregator::new(10, 10);
         a.add(&wait(1, 2, 4_000_000, 3_000_000));
         a.add(&wait(1, 3, 2_000_000, 1_000_000));
-        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info);
+        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| info(CgroupKey::new(9, u64::from(pid))));
         let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
         assert_eq!(types, ["resource.scheduling_delay", "resource.noisy_neighbor", "resource.scheduling_delay"]);
         let task = &events[0];
@@ -226,7 +235,7 @@ mod tests {
         assert_eq!(nn.attr("resource.neighbor.thread.id"), Some(&Value::UInt(2)));
         assert_eq!(nn.attr("resource.neighbor.share"), Some(&Value::Float(0.5)));
         assert_eq!(nn.attr("resource.neighbor.same_cgroup"), Some(&Value::Bool(false)));
-        assert_eq!(nn.attr("resource.neighbor.cgroup.path"), Some(&Value::Str("/cg60".into())));
+        assert_eq!(nn.attr("resource.neighbor.cgroup.path"), Some(&Value::Str("/cg8".into())));
         assert_eq!(events[2].attr("resource.scope"), Some(&Value::Str("cgroup".into())));
     }
 
@@ -234,7 +243,7 @@ mod tests {
     fn small_share_is_no_noisy_neighbour() {
         let mut a = Aggregator::new(10, 10);
         a.add(&wait(1, 2, 4_000_000, 1_000_000));
-        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info);
+        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| info(CgroupKey::new(9, u64::from(pid))));
         assert!(events.iter().all(|e| e.event_type != "resource.noisy_neighbor"));
     }
 

@@ -99,10 +99,15 @@ impl RecordHandler for Handler {
         self.aggregator.add(&wait);
         if wait.delay_ns >= self.settings.starvation_ns && self.starved_in_window.insert(wait.task.tid) {
             let info = cgroup_info(&mut self.cgroups, wait.task.cgroup);
-            let nb_info = wait
-                .neighbor
-                .as_ref()
-                .map(|nb| cgroup_info(&mut self.cgroups, nb.cgroup));
+            let nb_info = wait.neighbor.as_ref().map(|nb| {
+                let path = tapio_cgroup_info::proc::process_cgroup_path(nb.pid, "cpu").unwrap_or_default();
+                CgroupInfo {
+                    container_id: tapio_cgroup_info::parse_container(&path)
+                        .map(|c| c.id)
+                        .unwrap_or_default(),
+                    path,
+                }
+            });
             let ts = self.clock.to_unix_ns(wait.ts_boot_ns);
             self.buffer
                 .push(starvation_event(&wait, ts, &info, nb_info.as_ref()));
@@ -123,9 +128,22 @@ impl RecordHandler for Handler {
         self.starved_in_window.clear();
         let ts = self.clock.to_unix_ns(now);
         let resolver = &mut self.cgroups;
-        let events = window_events(&window, ts, &self.settings.events, &mut |key| {
-            cgroup_info(resolver, key)
-        });
+        let mut process_cgroup = |pid: u32| {
+            let path = tapio_cgroup_info::proc::process_cgroup_path(pid, "cpu").unwrap_or_default();
+            CgroupInfo {
+                container_id: tapio_cgroup_info::parse_container(&path)
+                    .map(|c| c.id)
+                    .unwrap_or_default(),
+                path,
+            }
+        };
+        let events = window_events(
+            &window,
+            ts,
+            &self.settings.events,
+            &mut |key| cgroup_info(resolver, key),
+            &mut process_cgroup,
+        );
         for e in events {
             self.buffer.push(e);
         }

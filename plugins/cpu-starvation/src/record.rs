@@ -11,6 +11,9 @@ pub const F_WAKEUP_NEW: u32 = 0x1;
 /// `CPU_STARVATION_F_PREEMPTED`: the wait began when the task was preempted.
 pub const F_PREEMPTED: u32 = 0x2;
 
+/// `CPU_STARVATION_F_TRUNCATED`: the wait spans more runs than the kernel's history.
+pub const F_TRUNCATED: u32 = 0x4;
+
 /// Mirror of `struct cpu_starvation_record`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -19,23 +22,21 @@ pub struct RawRecord {
     pub hdr: RecordHeader,
     /// Runnable -> running.
     pub delay_ns: u64,
+    /// Part of the wait other tasks ran on this CPU.
+    pub busy_ns: u64,
     /// Part of the wait the neighbour ran on this CPU.
-    pub overlap_ns: u64,
+    pub nb_overlap_ns: u64,
     /// v2 cgroup of the task.
     pub cgroup_id: u64,
     /// Its cpu-controller cgroup.
     pub ctrl_cgroup_id: u64,
-    /// v2 cgroup of the neighbour.
-    pub nb_cgroup_id: u64,
-    /// The neighbour's cpu-controller cgroup.
-    pub nb_ctrl_cgroup_id: u64,
     /// Task tgid.
     pub pid: u32,
     /// Task thread id.
     pub tid: u32,
     /// Neighbour tgid.
     pub nb_pid: u32,
-    /// Neighbour thread id (0 = idle).
+    /// Neighbour thread id (0 = none).
     pub nb_tid: u32,
     /// Hierarchy of the cpu controller (0 = v2).
     pub ctrl_hierarchy: u32,
@@ -46,12 +47,12 @@ pub struct RawRecord {
     /// Neighbour comm.
     pub nb_comm: [u8; 16],
 }
-const _: () = assert!(size_of::<RawRecord>() == 120);
+const _: () = assert!(size_of::<RawRecord>() == 112);
 const _: () = assert!(std::mem::offset_of!(RawRecord, delay_ns) == 16);
-const _: () = assert!(std::mem::offset_of!(RawRecord, pid) == 64);
-const _: () = assert!(std::mem::offset_of!(RawRecord, flags) == 84);
-const _: () = assert!(std::mem::offset_of!(RawRecord, comm) == 88);
-const _: () = assert!(std::mem::offset_of!(RawRecord, nb_comm) == 104);
+const _: () = assert!(std::mem::offset_of!(RawRecord, pid) == 56);
+const _: () = assert!(std::mem::offset_of!(RawRecord, flags) == 76);
+const _: () = assert!(std::mem::offset_of!(RawRecord, comm) == 80);
+const _: () = assert!(std::mem::offset_of!(RawRecord, nb_comm) == 96);
 
 // SAFETY: repr(C), integers and byte arrays only; layout asserted above.
 unsafe impl Record for RawRecord {}
@@ -71,6 +72,17 @@ pub struct Task {
     pub cgroup: CgroupKey,
 }
 
+/// The task that ran longest on the CPU while another waited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    /// tgid.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Thread name (comm).
+    pub comm: String,
+}
+
 /// One decoded run-queue wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wait {
@@ -82,10 +94,12 @@ pub struct Wait {
     pub delay_ns: u64,
     /// The task that waited.
     pub task: Task,
-    /// The task that ran on the CPU right before it (None = the CPU was idle).
-    pub neighbor: Option<Task>,
+    /// The task that ran longest on that CPU during the wait (None = no other task ran).
+    pub neighbor: Option<Neighbor>,
     /// How much of the wait the neighbour ran there.
     pub overlap_ns: u64,
+    /// How much of the wait any other task ran there.
+    pub busy_ns: u64,
     /// `F_*` bits.
     pub flags: u32,
 }
@@ -107,12 +121,10 @@ pub fn decode(bytes: &[u8]) -> Result<Wait, DecodeError> {
     if raw.hdr.kind != KIND_WAIT {
         return Err(DecodeError::UnknownKind(raw.hdr.kind));
     }
-    let neighbor = (raw.nb_tid != 0).then(|| Task {
+    let neighbor = (raw.nb_tid != 0).then(|| Neighbor {
         pid: raw.nb_pid,
         tid: raw.nb_tid,
         comm: c_str(&raw.nb_comm).into_owned(),
-        cgroup_id: raw.nb_cgroup_id,
-        cgroup: CgroupKey::pick(raw.nb_cgroup_id, raw.ctrl_hierarchy, raw.nb_ctrl_cgroup_id),
     });
     Ok(Wait {
         ts_boot_ns: raw.hdr.ts_boot_ns,
@@ -125,7 +137,8 @@ pub fn decode(bytes: &[u8]) -> Result<Wait, DecodeError> {
             cgroup_id: raw.cgroup_id,
             cgroup: CgroupKey::pick(raw.cgroup_id, raw.ctrl_hierarchy, raw.ctrl_cgroup_id),
         },
-        overlap_ns: if neighbor.is_some() { raw.overlap_ns } else { 0 },
+        overlap_ns: if neighbor.is_some() { raw.nb_overlap_ns } else { 0 },
+        busy_ns: raw.busy_ns,
         neighbor,
         flags: raw.flags,
     })
@@ -157,11 +170,10 @@ pub(crate) mod tests {
                 ts_boot_ns: 100,
             },
             delay_ns,
-            overlap_ns: delay_ns / 2,
+            busy_ns: delay_ns * 3 / 4,
+            nb_overlap_ns: delay_ns / 2,
             cgroup_id: 1,
             ctrl_cgroup_id: 35,
-            nb_cgroup_id: 1,
-            nb_ctrl_cgroup_id: 36,
             pid: 10,
             tid,
             nb_pid: 20,
@@ -180,8 +192,7 @@ pub(crate) mod tests {
         assert_eq!(w.task.cgroup, CgroupKey::new(1, 35));
         let nb = w.neighbor.unwrap();
         assert_eq!((nb.pid, nb.tid, nb.comm.as_str()), (20, 21, "hog"));
-        assert_eq!(nb.cgroup, CgroupKey::new(1, 36));
-        assert_eq!(w.overlap_ns, 500);
+        assert_eq!((w.overlap_ns, w.busy_ns), (500, 750));
 
         let idle = decode(&bytes_of(&raw(11, 0, 1000))).unwrap();
         assert_eq!(idle.neighbor, None);
