@@ -144,16 +144,11 @@ int BPF_PROG(direct_reclaim_end, unsigned long nr_reclaimed)
 
 /* ---- rss ---- */
 
-/* Resident bytes of one mm counter (MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SWAPENTS 2,
- * MM_SHMEMPAGES 3); the percpu_counter's folded count, so approximate by at most the
- * per-CPU batch. */
-static __always_inline u64 mm_counter_bytes(struct mm_struct___more *mm, int member)
+/* Resident bytes of an mm counter: the percpu_counter's folded count (approximate by at
+ * most the per-CPU batch). Constant indices only: a CO-RE relocation scales a constant
+ * array index by the kernel's element size; a variable index would use this file's. */
+static __always_inline u64 pages_to_bytes(s64 pages)
 {
-	s64 pages;
-
-	if (member < 0 || member >= 4)
-		return 0;
-	pages = BPF_CORE_READ(mm, rss_stat[member].count);
 	return pages > 0 ? (u64)pages * 4096 : 0;
 }
 
@@ -179,10 +174,11 @@ int BPF_PROG(rss_stat, struct mm_struct___more *mm, int member)
 	fill_task(r);
 	r->reclaim_ns = 0;
 	r->reclaimed_pages = 0;
-	r->rss_file = mm_counter_bytes(mm, 0);
-	r->rss_anon = mm_counter_bytes(mm, 1);
-	r->swap = mm_counter_bytes(mm, 2);
-	r->rss_shmem = mm_counter_bytes(mm, 3);
+	/* MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SWAPENTS 2, MM_SHMEMPAGES 3 */
+	r->rss_file = pages_to_bytes(BPF_CORE_READ(mm, rss_stat[0].count));
+	r->rss_anon = pages_to_bytes(BPF_CORE_READ(mm, rss_stat[1].count));
+	r->swap = pages_to_bytes(BPF_CORE_READ(mm, rss_stat[2].count));
+	r->rss_shmem = pages_to_bytes(BPF_CORE_READ(mm, rss_stat[3].count));
 	r->order = 0;
 	r->gfp = 0;
 	r->_pad = 0;

@@ -70,7 +70,7 @@ impl CgroupResolver {
             log::warn!("cannot read cgroup hierarchies: {e}");
             Hierarchies::default()
         });
-        Self::new(hierarchies, Duration::from_secs(5))
+        Self::new(hierarchies, Duration::from_secs(1))
     }
 
     /// The hierarchies.

@@ -123,6 +123,7 @@ pub fn window_events(
                 .container_id(info.container_id)
                 .str("resource.scope", "cgroup")
                 .str("cgroup.path", info.path)
+                .uint("cgroup.id", key.id)
                 .uint("cgroup.hierarchy", u64::from(key.hierarchy))
                 .uint("resource.window_ns", w.window_ns)
                 .uint("resource.cpu.wait.count", c.count)

@@ -46,6 +46,7 @@ pub fn pressure_event(p: &Pressure, window_ns: u64, timestamp_ns: u64, info: &Cg
         .cgroup_id(p.cgroup_id)
         .container_id(info.container_id.clone())
         .str("cgroup.path", &info.path)
+        .uint("cgroup.id", p.cgroup.id)
         .uint("cgroup.hierarchy", u64::from(p.cgroup.hierarchy))
         .uint("memory.reclaim.window_ns", window_ns)
         .uint("memory.reclaim.memcg_count", p.memcg_count)
