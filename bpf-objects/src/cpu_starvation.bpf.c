@@ -115,7 +115,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct___more *prev,
 		run->end_ns = now;
 		run->pid = BPF_CORE_READ(prev, tgid);
 		run->tid = BPF_CORE_READ(prev, pid);
-		BPF_CORE_READ_STR_INTO(&run->comm, prev, comm);
+		BPF_CORE_READ_INTO(&run->comm, prev, comm);
 		h->next = slot + 1;
 	}
 	h->running_since_ns = now;

@@ -8,7 +8,8 @@ pub fn telling_path(proc_cgroup: &str, controller: &str) -> Option<String> {
     let mut v1 = None;
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         if id == "0" && controllers.is_empty() {
@@ -40,7 +41,10 @@ mod tests {
         assert_eq!(telling_path(hybrid, "cpu").as_deref(), Some("/docker/abc"));
         assert_eq!(telling_path(hybrid, "blkio").as_deref(), Some("/"));
         let v2 = "0::/system.slice/docker-abc.scope\n";
-        assert_eq!(telling_path(v2, "cpu").as_deref(), Some("/system.slice/docker-abc.scope"));
+        assert_eq!(
+            telling_path(v2, "cpu").as_deref(),
+            Some("/system.slice/docker-abc.scope")
+        );
         assert_eq!(telling_path("", "cpu"), None);
         let joint = "3:cpu,cpuacct:/k\n";
         assert_eq!(telling_path(joint, "cpuacct").as_deref(), Some("/k"));

@@ -51,7 +51,11 @@ pub fn classify(status: u32, oom_killed: bool) -> Death {
     let exit_code = ((status >> 8) & 0xff) as i32;
     if signal == 0 {
         return Death {
-            reason: if oom_killed { Reason::OomKill } else { Reason::NormalExit },
+            reason: if oom_killed {
+                Reason::OomKill
+            } else {
+                Reason::NormalExit
+            },
             exit_code: Some(exit_code),
             signal: None,
             core_dumped,
@@ -63,7 +67,9 @@ pub fn classify(status: u32, oom_killed: bool) -> Death {
         match signal {
             libc::SIGSEGV => Reason::SegmentationFault,
             libc::SIGABRT => Reason::Abort,
-            libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGSYS | libc::SIGTRAP => Reason::Crash,
+            libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGSYS | libc::SIGTRAP => {
+                Reason::Crash
+            }
             _ => Reason::Signal,
         }
     };
@@ -107,7 +113,10 @@ mod tests {
     fn classifies_statuses() {
         assert_eq!(classify(0, false).reason, Reason::NormalExit);
         let d = classify(3 << 8, false);
-        assert_eq!((d.reason, d.exit_code, d.signal), (Reason::NormalExit, Some(3), None));
+        assert_eq!(
+            (d.reason, d.exit_code, d.signal),
+            (Reason::NormalExit, Some(3), None)
+        );
         let d = classify(9, true);
         assert_eq!((d.reason, d.signal), (Reason::OomKill, Some(9)));
         assert_eq!(classify(9, false).reason, Reason::Signal);

@@ -8,14 +8,26 @@ use crate::lifecycle::{Change, Lifecycle};
 
 /// Every event type this collector emits.
 pub const EVENT_TYPES: &[EventTypeInfo] = &[
-    EventTypeInfo::new("container.create", "The first cgroup of a container was created"),
-    EventTypeInfo::new("container.start", "The first process moved into a container's cgroup"),
-    EventTypeInfo::new("container.oom", "The OOM killer chose a process of a container"),
+    EventTypeInfo::new(
+        "container.create",
+        "The first cgroup of a container was created",
+    ),
+    EventTypeInfo::new(
+        "container.start",
+        "The first process moved into a container's cgroup",
+    ),
+    EventTypeInfo::new(
+        "container.oom",
+        "The OOM killer chose a process of a container",
+    ),
     EventTypeInfo::new(
         "container.exit",
         "A process of a container exited, with its exit code or signal and the death reason",
     ),
-    EventTypeInfo::new("container.destroy", "The last cgroup of a container was removed"),
+    EventTypeInfo::new(
+        "container.destroy",
+        "The last cgroup of a container was removed",
+    ),
 ];
 
 /// The event of one lifecycle change at `timestamp_ns` (Unix).
@@ -29,7 +41,9 @@ pub fn lifecycle_event(l: &Lifecycle, timestamp_ns: u64) -> OwnedEvent {
             match death.reason {
                 Reason::NormalExit if death.exit_code == Some(0) => Severity::Info,
                 Reason::NormalExit | Reason::Signal => Severity::Warning,
-                Reason::OomKill | Reason::SegmentationFault | Reason::Abort | Reason::Crash => Severity::Error,
+                Reason::OomKill | Reason::SegmentationFault | Reason::Abort | Reason::Crash => {
+                    Severity::Error
+                }
             },
         ),
         Change::Destroy => ("container.destroy", Severity::Info),
@@ -111,29 +125,59 @@ mod tests {
             dfl: CgroupKey::new(0, 1),
             memcg: CgroupKey::new(4, 9),
         };
-        let e = lifecycle_event(&lifecycle(Change::Exit { proc, death: classify(9, true) }), 5);
+        let e = lifecycle_event(
+            &lifecycle(Change::Exit {
+                proc,
+                death: classify(9, true),
+            }),
+            5,
+        );
         assert_eq!(e.event_type, "container.exit");
         assert_eq!(e.severity, Severity::Error);
         assert_eq!(e.container_id, "c".repeat(64));
-        assert_eq!(e.attr("process.exit.reason"), Some(&Value::Str("oom_kill".into())));
-        assert_eq!(e.attr("process.exit.signal.name"), Some(&Value::Str("SIGKILL".into())));
+        assert_eq!(
+            e.attr("process.exit.reason"),
+            Some(&Value::Str("oom_kill".into()))
+        );
+        assert_eq!(
+            e.attr("process.exit.signal.name"),
+            Some(&Value::Str("SIGKILL".into()))
+        );
         assert_eq!(e.attr("process.exit.code"), None);
-        assert_eq!(e.attr("k8s.pod.uid"), Some(&Value::Str("1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d".into())));
-        assert_eq!(e.cgroup_id, None, "a v1 cgroup id is not the event's (v2) cgroup id");
+        assert_eq!(
+            e.attr("k8s.pod.uid"),
+            Some(&Value::Str("1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d".into()))
+        );
+        assert_eq!(
+            e.cgroup_id, None,
+            "a v1 cgroup id is not the event's (v2) cgroup id"
+        );
     }
 
     #[test]
     fn create_and_clean_exit() {
         let e = lifecycle_event(&lifecycle(Change::Create), 5);
-        assert_eq!((e.event_type, e.severity), ("container.create", Severity::Info));
-        assert_eq!(e.attr("container.runtime.name"), Some(&Value::Str("containerd".into())));
+        assert_eq!(
+            (e.event_type, e.severity),
+            ("container.create", Severity::Info)
+        );
+        assert_eq!(
+            e.attr("container.runtime.name"),
+            Some(&Value::Str("containerd".into()))
+        );
         let proc = Proc {
             pid: 7,
             comm: "sh".into(),
             dfl: CgroupKey::new(0, 1),
             memcg: CgroupKey::new(4, 9),
         };
-        let e = lifecycle_event(&lifecycle(Change::Exit { proc, death: classify(0, false) }), 5);
+        let e = lifecycle_event(
+            &lifecycle(Change::Exit {
+                proc,
+                death: classify(0, false),
+            }),
+            5,
+        );
         assert_eq!(e.severity, Severity::Info);
         assert_eq!(e.attr("process.exit.code"), Some(&Value::Int(0)));
     }

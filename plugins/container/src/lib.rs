@@ -39,11 +39,26 @@ pub struct Settings {
 pub fn object_spec(settings: &Settings) -> ObjectSpec {
     ObjectSpec::new("container", OBJECT)
         .ring(&settings.ring)
-        .program(ProgramSpec::new("cgroup_mkdir", Attach::BtfTracepoint("cgroup_mkdir")))
-        .program(ProgramSpec::new("cgroup_rmdir", Attach::BtfTracepoint("cgroup_rmdir")))
-        .program(ProgramSpec::new("cgroup_attach_task", Attach::BtfTracepoint("cgroup_attach_task")))
-        .program(ProgramSpec::new("mark_victim", Attach::BtfTracepoint("mark_victim")))
-        .program(ProgramSpec::new("sched_process_exit", Attach::BtfTracepoint("sched_process_exit")))
+        .program(ProgramSpec::new(
+            "cgroup_mkdir",
+            Attach::BtfTracepoint("cgroup_mkdir"),
+        ))
+        .program(ProgramSpec::new(
+            "cgroup_rmdir",
+            Attach::BtfTracepoint("cgroup_rmdir"),
+        ))
+        .program(ProgramSpec::new(
+            "cgroup_attach_task",
+            Attach::BtfTracepoint("cgroup_attach_task"),
+        ))
+        .program(ProgramSpec::new(
+            "mark_victim",
+            Attach::BtfTracepoint("mark_victim"),
+        ))
+        .program(ProgramSpec::new(
+            "sched_process_exit",
+            Attach::BtfTracepoint("sched_process_exit"),
+        ))
 }
 
 /// The container collector.
@@ -99,7 +114,11 @@ impl Collector for ContainerCollector {
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.counters;
-        let mut metrics = self.runtime.as_ref().map(Runtime::metrics).unwrap_or_default();
+        let mut metrics = self
+            .runtime
+            .as_ref()
+            .map(Runtime::metrics)
+            .unwrap_or_default();
         metrics.push(Metric::counter(
             "record_decode_errors_total",
             "Ring records that could not be decoded.",

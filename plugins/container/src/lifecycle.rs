@@ -101,7 +101,9 @@ impl Tracker {
 
     /// The container of a cgroup, if known.
     pub fn container_of(&self, key: CgroupKey) -> Option<&Container> {
-        self.by_cgroup.get(&key).and_then(|id| self.containers.get(id))
+        self.by_cgroup
+            .get(&key)
+            .and_then(|id| self.containers.get(id))
     }
 
     /// Registers `key`; returns the container and whether it is new.
@@ -109,11 +111,14 @@ impl Tracker {
         let reference = parse_container(path)?;
         let id = reference.id.clone();
         let is_new = !self.containers.contains_key(&id);
-        let c = self.containers.entry(id.clone()).or_insert_with(|| Container {
-            reference: reference.clone(),
-            cgroups: BTreeMap::new(),
-            started: false,
-        });
+        let c = self
+            .containers
+            .entry(id.clone())
+            .or_insert_with(|| Container {
+                reference: reference.clone(),
+                cgroups: BTreeMap::new(),
+                started: false,
+            });
         c.cgroups.insert(key, path.to_owned());
         self.by_cgroup.insert(key, id);
         Some((reference, is_new))
@@ -124,7 +129,11 @@ impl Tracker {
     pub fn existing(&mut self, key: CgroupKey, path: &str) -> Vec<Action> {
         match self.register(key, path) {
             Some(_) => {
-                if let Some(c) = self.by_cgroup.get(&key).and_then(|id| self.containers.get_mut(id)) {
+                if let Some(c) = self
+                    .by_cgroup
+                    .get(&key)
+                    .and_then(|id| self.containers.get_mut(id))
+                {
                     c.started = true;
                 }
                 vec![Action::Watch(key)]
@@ -173,7 +182,14 @@ impl Tracker {
     }
 
     /// A process moved into a cgroup.
-    pub fn attach(&mut self, ts_boot_ns: u64, key: CgroupKey, path: &str, pid: u32, comm: &str) -> Vec<Action> {
+    pub fn attach(
+        &mut self,
+        ts_boot_ns: u64,
+        key: CgroupKey,
+        path: &str,
+        pid: u32,
+        comm: &str,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         if !self.by_cgroup.contains_key(&key) {
             // Created before we saw it (or the mkdir record was lost): track it now.
@@ -182,7 +198,11 @@ impl Tracker {
                 None => return actions,
             }
         }
-        let Some(c) = self.by_cgroup.get(&key).and_then(|id| self.containers.get_mut(id)) else {
+        let Some(c) = self
+            .by_cgroup
+            .get(&key)
+            .and_then(|id| self.containers.get_mut(id))
+        else {
             return actions;
         };
         if !c.started {
@@ -288,7 +308,13 @@ mod tests {
         assert!(emitted(&t.mkdir(2, cpu, &path)).is_empty());
         // Moving the first process in starts it, once.
         let a = t.attach(3, mem, &path, 50, "sh");
-        assert_eq!(emitted(&a), vec![&Change::Start { pid: 50, comm: "sh".into() }]);
+        assert_eq!(
+            emitted(&a),
+            vec![&Change::Start {
+                pid: 50,
+                comm: "sh".into()
+            }]
+        );
         assert!(emitted(&t.attach(4, cpu, &path, 50, "sh")).is_empty());
         // OOM then the exit: attributed, reason oom_kill.
         let victim = proc(50, mem);
@@ -320,7 +346,9 @@ mod tests {
         let mut t = Tracker::new(1);
         let k = CgroupKey::new(0, 5);
         assert!(t.mkdir(1, k, "/system.slice/ssh.service").is_empty());
-        assert!(t.attach(1, k, "/system.slice/ssh.service", 1, "sshd").is_empty());
+        assert!(t
+            .attach(1, k, "/system.slice/ssh.service", 1, "sshd")
+            .is_empty());
         assert!(t.rmdir(1, k, "/system.slice/ssh.service").is_empty());
         assert!(t.exit(1, &proc(3, k), 0).is_empty());
         assert!(t.oom(1, &proc(3, k)).is_empty());
@@ -332,7 +360,10 @@ mod tests {
         let k = CgroupKey::new(0, 6);
         let path = format!("/system.slice/docker-{ID}.scope");
         assert_eq!(t.existing(k, &path), vec![Action::Watch(k)]);
-        assert!(emitted(&t.attach(2, k, &path, 9, "x")).is_empty(), "already running");
+        assert!(
+            emitted(&t.attach(2, k, &path, 9, "x")).is_empty(),
+            "already running"
+        );
         // A container seen first at attach: watched and started.
         let k2 = CgroupKey::new(0, 7);
         let other = format!("/system.slice/docker-{}.scope", "b".repeat(64));

@@ -192,7 +192,10 @@ pub(crate) mod tests {
     pub(crate) fn bytes_of(raw: &RawRecord) -> Vec<u8> {
         // SAFETY: plain data.
         unsafe {
-            std::slice::from_raw_parts((raw as *const RawRecord).cast::<u8>(), size_of::<RawRecord>())
+            std::slice::from_raw_parts(
+                (raw as *const RawRecord).cast::<u8>(),
+                size_of::<RawRecord>(),
+            )
         }
         .to_vec()
     }
@@ -232,7 +235,10 @@ pub(crate) mod tests {
                 path: "/docker/x".into()
             }
         );
-        assert!(matches!(decode(&bytes_of(&raw(KIND_RMDIR, "/a"))).unwrap().sample, Sample::Rmdir { .. }));
+        assert!(matches!(
+            decode(&bytes_of(&raw(KIND_RMDIR, "/a"))).unwrap().sample,
+            Sample::Rmdir { .. }
+        ));
         match decode(&bytes_of(&raw(KIND_ATTACH, "/a"))).unwrap().sample {
             Sample::Attach { pid, comm, .. } => assert_eq!((pid, comm.as_str()), (100, "runc")),
             other => panic!("{other:?}"),
@@ -245,7 +251,13 @@ pub(crate) mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode(&bytes_of(&raw(KIND_OOM, ""))).unwrap().sample, Sample::Oom { .. }));
-        assert_eq!(decode(&bytes_of(&raw(8, ""))), Err(DecodeError::UnknownKind(8)));
+        assert!(matches!(
+            decode(&bytes_of(&raw(KIND_OOM, ""))).unwrap().sample,
+            Sample::Oom { .. }
+        ));
+        assert_eq!(
+            decode(&bytes_of(&raw(8, ""))),
+            Err(DecodeError::UnknownKind(8))
+        );
     }
 }

@@ -46,9 +46,11 @@ impl TaskWaits {
 
     /// The neighbour that ran longest while this task waited.
     pub fn top_neighbor(&self) -> Option<&NeighborTime> {
-        self.neighbors
-            .values()
-            .max_by(|a, b| a.overlap_ns.cmp(&b.overlap_ns).then(b.task.tid.cmp(&a.task.tid)))
+        self.neighbors.values().max_by(|a, b| {
+            a.overlap_ns
+                .cmp(&b.overlap_ns)
+                .then(b.task.tid.cmp(&a.task.tid))
+        })
     }
 }
 
@@ -110,15 +112,18 @@ impl Aggregator {
     /// Adds one wait.
     pub fn add(&mut self, wait: &Wait) {
         self.open(wait.ts_boot_ns);
-        let t = self.tasks.entry(wait.task.tid).or_insert_with(|| TaskWaits {
-            task: wait.task.clone(),
-            count: 0,
-            total_ns: 0,
-            busy_ns: 0,
-            max_ns: 0,
-            per_level: [0; 4],
-            neighbors: HashMap::new(),
-        });
+        let t = self
+            .tasks
+            .entry(wait.task.tid)
+            .or_insert_with(|| TaskWaits {
+                task: wait.task.clone(),
+                count: 0,
+                total_ns: 0,
+                busy_ns: 0,
+                max_ns: 0,
+                per_level: [0; 4],
+                neighbors: HashMap::new(),
+            });
         if t.task != wait.task {
             t.task = wait.task.clone();
         }
@@ -157,7 +162,11 @@ impl Aggregator {
             .map_or(0, |start| now_ns.saturating_sub(start));
         self.window_start_ns = Some(now_ns);
         let mut tasks: Vec<TaskWaits> = self.tasks.drain().map(|(_, t)| t).collect();
-        tasks.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.task.tid.cmp(&b.task.tid)));
+        tasks.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then(a.task.tid.cmp(&b.task.tid))
+        });
         let tasks_omitted = tasks.len().saturating_sub(self.max_tasks);
         tasks.truncate(self.max_tasks);
         let mut cgroups: Vec<(CgroupKey, CgroupWaits)> = self
@@ -222,12 +231,18 @@ mod tests {
         assert_eq!(w.window_ns, 1_000);
         let t1 = &w.tasks[0];
         assert_eq!(t1.task.tid, 1);
-        assert_eq!((t1.count, t1.total_ns, t1.max_ns), (3, 158_000_000, 150_000_000));
+        assert_eq!(
+            (t1.count, t1.total_ns, t1.max_ns),
+            (3, 158_000_000, 150_000_000)
+        );
         assert_eq!(t1.per_level, [2, 1, 0, 0]);
         assert_eq!(t1.level(), Level::Moderate);
         let top = t1.top_neighbor().unwrap();
         assert_eq!((top.task.tid, top.overlap_ns, top.count), (9, 7_000_000, 2));
-        assert!(w.tasks[2].top_neighbor().is_none(), "task 2 waited on an idle CPU");
+        assert!(
+            w.tasks[2].top_neighbor().is_none(),
+            "task 2 waited on an idle CPU"
+        );
         // Cgroups: tids 1 and 3 are in 101, tid 2 in 100.
         assert_eq!(w.cgroups[0].0, CgroupKey::new(0, 101));
         assert_eq!((w.cgroups[0].1.count, w.cgroups[0].1.tasks), (4, 2));

@@ -87,31 +87,39 @@ pub fn window_events(
             continue;
         };
         let share = top.overlap_ns as f64 / t.total_ns.max(1) as f64;
-        if share < settings.noisy_neighbor_share || t.total_ns < settings.noisy_neighbor_min_wait_ns {
+        if share < settings.noisy_neighbor_share || t.total_ns < settings.noisy_neighbor_min_wait_ns
+        {
             continue;
         }
         let nb_info = process_cgroup(top.task.pid);
         events.push(
-            OwnedEvent::new(timestamp_ns, "resource.noisy_neighbor", level.severity().max(Severity::Low))
-                .pid(t.task.pid)
-                .tid(t.task.tid)
-                .cgroup_id(t.task.cgroup_id)
-                .container_id(info.container_id.clone())
-                .uint("process.pid", u64::from(t.task.pid))
-                .uint("thread.id", u64::from(t.task.tid))
-                .str("thread.name", &t.task.comm)
-                .str("cgroup.path", &info.path)
-                .uint("resource.window_ns", w.window_ns)
-                .uint("resource.cpu.wait.total_ns", t.total_ns)
-                .uint("resource.neighbor.pid", u64::from(top.task.pid))
-                .uint("resource.neighbor.thread.id", u64::from(top.task.tid))
-                .str("resource.neighbor.thread.name", &top.task.comm)
-                .str("resource.neighbor.cgroup.path", &nb_info.path)
-                .str("resource.neighbor.container.id", &nb_info.container_id)
-                .uint("resource.neighbor.overlap_ns", top.overlap_ns)
-                .uint("resource.neighbor.wait_count", top.count)
-                .float("resource.neighbor.share", share.min(1.0))
-                .bool("resource.neighbor.same_cgroup", !nb_info.path.is_empty() && nb_info.path == info.path),
+            OwnedEvent::new(
+                timestamp_ns,
+                "resource.noisy_neighbor",
+                level.severity().max(Severity::Low),
+            )
+            .pid(t.task.pid)
+            .tid(t.task.tid)
+            .cgroup_id(t.task.cgroup_id)
+            .container_id(info.container_id.clone())
+            .uint("process.pid", u64::from(t.task.pid))
+            .uint("thread.id", u64::from(t.task.tid))
+            .str("thread.name", &t.task.comm)
+            .str("cgroup.path", &info.path)
+            .uint("resource.window_ns", w.window_ns)
+            .uint("resource.cpu.wait.total_ns", t.total_ns)
+            .uint("resource.neighbor.pid", u64::from(top.task.pid))
+            .uint("resource.neighbor.thread.id", u64::from(top.task.tid))
+            .str("resource.neighbor.thread.name", &top.task.comm)
+            .str("resource.neighbor.cgroup.path", &nb_info.path)
+            .str("resource.neighbor.container.id", &nb_info.container_id)
+            .uint("resource.neighbor.overlap_ns", top.overlap_ns)
+            .uint("resource.neighbor.wait_count", top.count)
+            .float("resource.neighbor.share", share.min(1.0))
+            .bool(
+                "resource.neighbor.same_cgroup",
+                !nb_info.path.is_empty() && nb_info.path == info.path,
+            ),
         );
     }
     for (key, c) in &w.cgroups {
@@ -224,36 +232,75 @@ mod tests {
         let mut a = Aggregator::new(10, 10);
         a.add(&wait(1, 2, 4_000_000, 3_000_000));
         a.add(&wait(1, 3, 2_000_000, 1_000_000));
-        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| info(CgroupKey::new(9, u64::from(pid))));
+        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| {
+            info(CgroupKey::new(9, u64::from(pid)))
+        });
         let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-        assert_eq!(types, ["resource.scheduling_delay", "resource.noisy_neighbor", "resource.scheduling_delay"]);
+        assert_eq!(
+            types,
+            [
+                "resource.scheduling_delay",
+                "resource.noisy_neighbor",
+                "resource.scheduling_delay"
+            ]
+        );
         let task = &events[0];
         assert_eq!(task.severity, Severity::Low);
         assert_eq!(task.attr("resource.cpu.wait.count"), Some(&Value::UInt(2)));
-        assert_eq!(task.attr("resource.cpu.wait.max_ns"), Some(&Value::UInt(4_000_000)));
+        assert_eq!(
+            task.attr("resource.cpu.wait.max_ns"),
+            Some(&Value::UInt(4_000_000))
+        );
         assert_eq!(task.attr("cgroup.path"), Some(&Value::Str("/cg50".into())));
         let nn = &events[1];
-        assert_eq!(nn.attr("resource.neighbor.thread.id"), Some(&Value::UInt(2)));
+        assert_eq!(
+            nn.attr("resource.neighbor.thread.id"),
+            Some(&Value::UInt(2))
+        );
         assert_eq!(nn.attr("resource.neighbor.share"), Some(&Value::Float(0.5)));
-        assert_eq!(nn.attr("resource.neighbor.same_cgroup"), Some(&Value::Bool(false)));
-        assert_eq!(nn.attr("resource.neighbor.cgroup.path"), Some(&Value::Str("/cg8".into())));
-        assert_eq!(events[2].attr("resource.scope"), Some(&Value::Str("cgroup".into())));
+        assert_eq!(
+            nn.attr("resource.neighbor.same_cgroup"),
+            Some(&Value::Bool(false))
+        );
+        assert_eq!(
+            nn.attr("resource.neighbor.cgroup.path"),
+            Some(&Value::Str("/cg8".into()))
+        );
+        assert_eq!(
+            events[2].attr("resource.scope"),
+            Some(&Value::Str("cgroup".into()))
+        );
     }
 
     #[test]
     fn small_share_is_no_noisy_neighbour() {
         let mut a = Aggregator::new(10, 10);
         a.add(&wait(1, 2, 4_000_000, 1_000_000));
-        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| info(CgroupKey::new(9, u64::from(pid))));
-        assert!(events.iter().all(|e| e.event_type != "resource.noisy_neighbor"));
+        let events = window_events(&a.cut(20), 99, &SETTINGS, &mut info, &mut |pid| {
+            info(CgroupKey::new(9, u64::from(pid)))
+        });
+        assert!(events
+            .iter()
+            .all(|e| e.event_type != "resource.noisy_neighbor"));
     }
 
     #[test]
     fn starvation_event_levels() {
         let w = wait(1, 2, 700_000_000, 600_000_000);
-        let e = starvation_event(&w, 5, &info(w.task.cgroup), Some(&info(CgroupKey::new(0, 60))));
+        let e = starvation_event(
+            &w,
+            5,
+            &info(w.task.cgroup),
+            Some(&info(CgroupKey::new(0, 60))),
+        );
         assert_eq!(e.severity, Severity::High);
-        assert_eq!(e.attr("resource.starvation.level"), Some(&Value::Str("severe".into())));
-        assert_eq!(e.attr("resource.neighbor.thread.name"), Some(&Value::Str("t2".into())));
+        assert_eq!(
+            e.attr("resource.starvation.level"),
+            Some(&Value::Str("severe".into()))
+        );
+        assert_eq!(
+            e.attr("resource.neighbor.thread.name"),
+            Some(&Value::Str("t2".into()))
+        );
     }
 }

@@ -97,10 +97,13 @@ impl RecordHandler for Handler {
             }
         };
         self.aggregator.add(&wait);
-        if wait.delay_ns >= self.settings.starvation_ns && self.starved_in_window.insert(wait.task.tid) {
+        if wait.delay_ns >= self.settings.starvation_ns
+            && self.starved_in_window.insert(wait.task.tid)
+        {
             let info = cgroup_info(&mut self.cgroups, wait.task.cgroup);
             let nb_info = wait.neighbor.as_ref().map(|nb| {
-                let path = tapio_cgroup_info::proc::process_cgroup_path(nb.pid, "cpu").unwrap_or_default();
+                let path =
+                    tapio_cgroup_info::proc::process_cgroup_path(nb.pid, "cpu").unwrap_or_default();
                 CgroupInfo {
                     container_id: tapio_cgroup_info::parse_container(&path)
                         .map(|c| c.id)

@@ -18,7 +18,12 @@ pub enum Level {
 
 impl Level {
     /// Every level, mildest first.
-    pub const ALL: [Level; 4] = [Level::Minor, Level::Moderate, Level::Severe, Level::Critical];
+    pub const ALL: [Level; 4] = [
+        Level::Minor,
+        Level::Moderate,
+        Level::Severe,
+        Level::Critical,
+    ];
 
     /// The level of a wait of `delay_ns`.
     pub const fn of(delay_ns: u64) -> Level {

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
 use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
 use tapio_plugin_api::{
-    config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health,
-    HostHandle, Metric, PluginError, PluginInfo, RStr,
+    config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health, HostHandle,
+    Metric, PluginError, PluginInfo, RStr,
 };
 
 use events::EventSettings;
@@ -90,9 +90,18 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
         .ring(&settings.ring)
         .global("min_delay_ns", settings.min_delay.as_nanos() as u64)
         .global("filter_tgid", settings.pid as u32)
-        .program(ProgramSpec::new("sched_wakeup", Attach::BtfTracepoint("sched_wakeup")))
-        .program(ProgramSpec::new("sched_wakeup_new", Attach::BtfTracepoint("sched_wakeup_new")))
-        .program(ProgramSpec::new("sched_switch", Attach::BtfTracepoint("sched_switch")))
+        .program(ProgramSpec::new(
+            "sched_wakeup",
+            Attach::BtfTracepoint("sched_wakeup"),
+        ))
+        .program(ProgramSpec::new(
+            "sched_wakeup_new",
+            Attach::BtfTracepoint("sched_wakeup_new"),
+        ))
+        .program(ProgramSpec::new(
+            "sched_switch",
+            Attach::BtfTracepoint("sched_switch"),
+        ))
 }
 
 /// The cpu-starvation collector.
@@ -199,7 +208,11 @@ impl Collector for CpuStarvation {
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut metrics = self.runtime.as_ref().map(Runtime::metrics).unwrap_or_default();
+        let mut metrics = self
+            .runtime
+            .as_ref()
+            .map(Runtime::metrics)
+            .unwrap_or_default();
         metrics.push(Metric::counter(
             "record_decode_errors_total",
             "Ring records that could not be decoded.",

@@ -137,7 +137,11 @@ pub fn decode(bytes: &[u8]) -> Result<Wait, DecodeError> {
             cgroup_id: raw.cgroup_id,
             cgroup: CgroupKey::pick(raw.cgroup_id, raw.ctrl_hierarchy, raw.ctrl_cgroup_id),
         },
-        overlap_ns: if neighbor.is_some() { raw.nb_overlap_ns } else { 0 },
+        overlap_ns: if neighbor.is_some() {
+            raw.nb_overlap_ns
+        } else {
+            0
+        },
         busy_ns: raw.busy_ns,
         neighbor,
         flags: raw.flags,
@@ -151,7 +155,10 @@ pub(crate) mod tests {
     pub(crate) fn bytes_of(raw: &RawRecord) -> Vec<u8> {
         // SAFETY: plain data.
         unsafe {
-            std::slice::from_raw_parts((raw as *const RawRecord).cast::<u8>(), size_of::<RawRecord>())
+            std::slice::from_raw_parts(
+                (raw as *const RawRecord).cast::<u8>(),
+                size_of::<RawRecord>(),
+            )
         }
         .to_vec()
     }

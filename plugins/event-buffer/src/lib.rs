@@ -109,7 +109,10 @@ impl OwnedEvent {
     }
     /// The attribute `key`, if set.
     pub fn attr(&self, key: &str) -> Option<&Value> {
-        self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 }
 

@@ -71,7 +71,11 @@ mod tests {
     #[test]
     fn reports_old_ones_once() {
         let mut t = OutstandingTracker::new(100);
-        let snap = vec![entry(1, 0x1000, 0), entry(1, 0x2000, 50), entry(2, 0x1000, 10)];
+        let snap = vec![
+            entry(1, 0x1000, 0),
+            entry(1, 0x2000, 50),
+            entry(2, 0x1000, 10),
+        ];
         let due = t.scan(&snap, 120);
         let addrs: Vec<(u32, u64)> = due.iter().map(|(k, _)| (k.pid, k.addr)).collect();
         assert_eq!(addrs, vec![(1, 0x1000), (2, 0x1000)]);

@@ -33,7 +33,12 @@ pub struct CgroupInfo {
 }
 
 /// The `container.memory_pressure` event of one cgroup's window.
-pub fn pressure_event(p: &Pressure, window_ns: u64, timestamp_ns: u64, info: &CgroupInfo) -> OwnedEvent {
+pub fn pressure_event(
+    p: &Pressure,
+    window_ns: u64,
+    timestamp_ns: u64,
+    info: &CgroupInfo,
+) -> OwnedEvent {
     const MS: u64 = 1_000_000;
     let severity = if p.stall_max_ns >= 100 * MS || p.stall_total_ns >= 1_000 * MS {
         Severity::High
@@ -120,21 +125,31 @@ pub fn outstanding_event(
     caller: &CallerLocation,
     timestamp_ns: u64,
 ) -> OwnedEvent {
-    let mut e = OwnedEvent::new(timestamp_ns, "memory.allocation.outstanding", Severity::Warning)
-        .pid(key.pid)
-        .tid(alloc.tid)
-        .uint("process.pid", u64::from(key.pid))
-        .uint("thread.id", u64::from(alloc.tid))
-        .str("process.executable.name", comm)
-        .str("memory.allocation.function", call_name(alloc.call))
-        .uint("memory.allocation.size_bytes", alloc.size)
-        .str("memory.allocation.address", format!("{:#x}", key.addr))
-        .uint("memory.allocation.age_ns", age_ns)
-        .str("memory.allocation.caller.address", format!("{:#x}", alloc.caller));
+    let mut e = OwnedEvent::new(
+        timestamp_ns,
+        "memory.allocation.outstanding",
+        Severity::Warning,
+    )
+    .pid(key.pid)
+    .tid(alloc.tid)
+    .uint("process.pid", u64::from(key.pid))
+    .uint("thread.id", u64::from(alloc.tid))
+    .str("process.executable.name", comm)
+    .str("memory.allocation.function", call_name(alloc.call))
+    .uint("memory.allocation.size_bytes", alloc.size)
+    .str("memory.allocation.address", format!("{:#x}", key.addr))
+    .uint("memory.allocation.age_ns", age_ns)
+    .str(
+        "memory.allocation.caller.address",
+        format!("{:#x}", alloc.caller),
+    );
     if !caller.module.is_empty() {
         e = e
             .str("memory.allocation.caller.module", &caller.module)
-            .str("memory.allocation.caller.offset", format!("{:#x}", caller.offset));
+            .str(
+                "memory.allocation.caller.offset",
+                format!("{:#x}", caller.offset),
+            );
     }
     e
 }
@@ -164,10 +179,22 @@ mod tests {
             offset: 0x20010,
         };
         let e = outstanding_event(&key, &alloc, 5, "app", &caller, 9);
-        assert_eq!(e.attr("memory.allocation.size_bytes"), Some(&Value::UInt(8 << 20)));
-        assert_eq!(e.attr("memory.allocation.function"), Some(&Value::Str("malloc".into())));
-        assert_eq!(e.attr("memory.allocation.address"), Some(&Value::Str("0x7f0000001000".into())));
-        assert_eq!(e.attr("memory.allocation.caller.offset"), Some(&Value::Str("0x20010".into())));
+        assert_eq!(
+            e.attr("memory.allocation.size_bytes"),
+            Some(&Value::UInt(8 << 20))
+        );
+        assert_eq!(
+            e.attr("memory.allocation.function"),
+            Some(&Value::Str("malloc".into()))
+        );
+        assert_eq!(
+            e.attr("memory.allocation.address"),
+            Some(&Value::Str("0x7f0000001000".into()))
+        );
+        assert_eq!(
+            e.attr("memory.allocation.caller.offset"),
+            Some(&Value::Str("0x20010".into()))
+        );
         assert_eq!((e.pid, e.tid), (Some(10), Some(11)));
     }
 
@@ -185,7 +212,10 @@ mod tests {
         let (len, groups) = w.cut(5);
         let e = pressure_event(&groups[0], len, 7, &CgroupInfo::default());
         assert_eq!(e.severity, Severity::High);
-        assert_eq!(e.attr("process.executable.name"), Some(&Value::Str("dd".into())));
+        assert_eq!(
+            e.attr("process.executable.name"),
+            Some(&Value::Str("dd".into()))
+        );
         assert_eq!(e.attr("memory.reclaim.memcg_count"), Some(&Value::UInt(1)));
     }
 }

@@ -14,7 +14,9 @@ use tapio_event_buffer::EventBuffer;
 use tapio_plugin_api::EventSink;
 
 use crate::allocs::OutstandingTracker;
-use crate::events::{growth_event, outstanding_event, pressure_event, CallerLocation, CgroupInfo, RssParts};
+use crate::events::{
+    growth_event, outstanding_event, pressure_event, CallerLocation, CgroupInfo, RssParts,
+};
 use crate::reclaim::ReclaimWindows;
 use crate::record::{decode, Alloc, AllocKey, Sample};
 use crate::rss::RssTracker;
@@ -262,7 +264,8 @@ impl RecordHandler for Handler {
         }
         if now.saturating_sub(self.last_expire_ns) >= self.settings.rss_window_ns {
             self.last_expire_ns = now;
-            self.rss.expire(now.saturating_sub(self.settings.rss_window_ns));
+            self.rss
+                .expire(now.saturating_sub(self.settings.rss_window_ns));
         }
         self.emit();
     }

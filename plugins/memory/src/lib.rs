@@ -121,16 +121,35 @@ impl Settings {
 pub fn object_spec(settings: &Settings) -> ObjectSpec {
     ObjectSpec::new("memory", OBJECT)
         .ring(&settings.ring)
-        .global("rss_sample_ns", settings.rss_sample_interval.as_nanos() as u64)
+        .global(
+            "rss_sample_ns",
+            settings.rss_sample_interval.as_nanos() as u64,
+        )
         .global("min_alloc_size", settings.min_alloc_size)
         .global("filter_tgid", settings.pid as u32)
-        .program(ProgramSpec::new("memcg_reclaim_begin", Attach::BtfTracepoint("mm_vmscan_memcg_reclaim_begin")))
-        .program(ProgramSpec::new("memcg_reclaim_end", Attach::BtfTracepoint("mm_vmscan_memcg_reclaim_end")))
-        .program(ProgramSpec::new("direct_reclaim_begin", Attach::BtfTracepoint("mm_vmscan_direct_reclaim_begin")))
-        .program(ProgramSpec::new("direct_reclaim_end", Attach::BtfTracepoint("mm_vmscan_direct_reclaim_end")))
+        .program(ProgramSpec::new(
+            "memcg_reclaim_begin",
+            Attach::BtfTracepoint("mm_vmscan_memcg_reclaim_begin"),
+        ))
+        .program(ProgramSpec::new(
+            "memcg_reclaim_end",
+            Attach::BtfTracepoint("mm_vmscan_memcg_reclaim_end"),
+        ))
+        .program(ProgramSpec::new(
+            "direct_reclaim_begin",
+            Attach::BtfTracepoint("mm_vmscan_direct_reclaim_begin"),
+        ))
+        .program(ProgramSpec::new(
+            "direct_reclaim_end",
+            Attach::BtfTracepoint("mm_vmscan_direct_reclaim_end"),
+        ))
         // The percpu_counter RSS layout needs kernel >= 6.2.
         .program(ProgramSpec::new("rss_stat", Attach::BtfTracepoint("rss_stat")).optional())
-        .extra_stat(0, "allocations_tracked_total", "Large allocations recorded by the uprobes.")
+        .extra_stat(
+            0,
+            "allocations_tracked_total",
+            "Large allocations recorded by the uprobes.",
+        )
         .extra_stat(
             1,
             "allocations_untracked_total",
@@ -266,7 +285,11 @@ impl Collector for Memory {
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut metrics = self.runtime.as_ref().map(Runtime::metrics).unwrap_or_default();
+        let mut metrics = self
+            .runtime
+            .as_ref()
+            .map(Runtime::metrics)
+            .unwrap_or_default();
         metrics.push(Metric::counter(
             "record_decode_errors_total",
             "Ring records that could not be decoded.",

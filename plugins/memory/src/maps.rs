@@ -52,7 +52,9 @@ pub fn locate(maps: &[Mapping], addr: u64) -> Option<(&str, u64)> {
 pub fn libc_path(maps: &[Mapping]) -> Option<&str> {
     maps.iter().map(|m| m.path.as_str()).find(|p| {
         let name = p.rsplit('/').next().unwrap_or("");
-        name.starts_with("libc.so") || (name.starts_with("libc-") && name.ends_with(".so")) || name.starts_with("ld-musl-")
+        name.starts_with("libc.so")
+            || (name.starts_with("libc-") && name.ends_with(".so"))
+            || name.starts_with("ld-musl-")
     })
 }
 
@@ -74,10 +76,22 @@ mod tests {
         let maps = parse(MAPS);
         assert_eq!(maps.len(), 6);
         assert_eq!(maps[5].path, "");
-        assert_eq!(locate(&maps, 0x55d0c4a20010), Some(("/usr/bin/app", 0x20010)));
+        assert_eq!(
+            locate(&maps, 0x55d0c4a20010),
+            Some(("/usr/bin/app", 0x20010))
+        );
         assert_eq!(locate(&maps, 0x1), None);
-        assert_eq!(libc_path(&maps), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-        assert_eq!(libc_path(&parse("1-2 r-xp 0 0:0 0 /lib/ld-musl-x86_64.so.1\n")), Some("/lib/ld-musl-x86_64.so.1"));
-        assert_eq!(libc_path(&parse("1-2 r-xp 0 0:0 0 /lib/libcrypto.so.3\n")), None);
+        assert_eq!(
+            libc_path(&maps),
+            Some("/usr/lib/x86_64-linux-gnu/libc.so.6")
+        );
+        assert_eq!(
+            libc_path(&parse("1-2 r-xp 0 0:0 0 /lib/ld-musl-x86_64.so.1\n")),
+            Some("/lib/ld-musl-x86_64.so.1")
+        );
+        assert_eq!(
+            libc_path(&parse("1-2 r-xp 0 0:0 0 /lib/libcrypto.so.3\n")),
+            None
+        );
     }
 }

@@ -74,7 +74,10 @@ impl ReclaimWindows {
         p.stall_total_ns += stall_ns;
         p.stall_max_ns = p.stall_max_ns.max(stall_ns);
         p.pages += pages;
-        let entry = p.per_task.entry(task.pid).or_insert_with(|| (task.clone(), 0));
+        let entry = p
+            .per_task
+            .entry(task.pid)
+            .or_insert_with(|| (task.clone(), 0));
         entry.1 += stall_ns;
     }
 
@@ -102,7 +105,11 @@ impl ReclaimWindows {
                 p
             })
             .collect();
-        out.sort_by(|a, b| b.stall_total_ns.cmp(&a.stall_total_ns).then(a.cgroup.cmp(&b.cgroup)));
+        out.sort_by(|a, b| {
+            b.stall_total_ns
+                .cmp(&a.stall_total_ns)
+                .then(a.cgroup.cmp(&b.cgroup))
+        });
         (window_ns, out)
     }
 }
@@ -135,7 +142,16 @@ mod tests {
         assert_eq!(groups.len(), 2);
         let g = &groups[0];
         assert_eq!(g.cgroup, CgroupKey::new(4, 7));
-        assert_eq!((g.memcg_count, g.direct_count, g.stall_total_ns, g.stall_max_ns, g.pages), (2, 1, 8_000, 5_000, 47));
+        assert_eq!(
+            (
+                g.memcg_count,
+                g.direct_count,
+                g.stall_total_ns,
+                g.stall_max_ns,
+                g.pages
+            ),
+            (2, 1, 8_000, 5_000, 47)
+        );
         let (top, stall) = g.top.clone().unwrap();
         assert_eq!((top.pid, stall), (2, 5_000));
         assert!(w.cut(300).1.is_empty());

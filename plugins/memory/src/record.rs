@@ -200,7 +200,10 @@ pub(crate) mod tests {
     pub(crate) fn bytes_of(raw: &RawRecord) -> Vec<u8> {
         // SAFETY: plain data.
         unsafe {
-            std::slice::from_raw_parts((raw as *const RawRecord).cast::<u8>(), size_of::<RawRecord>())
+            std::slice::from_raw_parts(
+                (raw as *const RawRecord).cast::<u8>(),
+                size_of::<RawRecord>(),
+            )
         }
         .to_vec()
     }
@@ -235,7 +238,13 @@ pub(crate) mod tests {
     #[test]
     fn decodes_each_kind() {
         match decode(&bytes_of(&raw(KIND_MEMCG_RECLAIM))).unwrap() {
-            Sample::Reclaim { memcg, stall_ns, pages, task, .. } => {
+            Sample::Reclaim {
+                memcg,
+                stall_ns,
+                pages,
+                task,
+                ..
+            } => {
                 assert!(memcg);
                 assert_eq!((stall_ns, pages), (1_000, 32));
                 assert_eq!(task.cgroup, CgroupKey::new(4, 99));

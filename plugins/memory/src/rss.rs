@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(t.add(1, 1_000, 40 * MB), None);
         assert_eq!(t.add(1, 2_000, 120 * MB), None);
         let g = t.add(1, 3_000, 141 * MB).unwrap();
-        assert_eq!((g.from_bytes, g.to_bytes, g.over_ns), (40 * MB, 141 * MB, 2_000));
+        assert_eq!(
+            (g.from_bytes, g.to_bytes, g.over_ns),
+            (40 * MB, 141 * MB, 2_000)
+        );
         // The window restarted from 141 MB.
         assert_eq!(t.add(1, 4_000, 200 * MB), None);
         assert!(t.add(1, 5_000, 241 * MB).is_some());
@@ -105,8 +108,15 @@ mod tests {
         let mut t = RssTracker::new(100 * MB, 1_000);
         assert_eq!(t.add(1, 0, 0), None);
         assert_eq!(t.add(1, 900, 60 * MB), None);
-        assert_eq!(t.add(1, 1_800, 120 * MB), None, "0 MB dropped out of the window");
-        assert!(t.add(2, 1_800, 500 * MB).is_none(), "processes are separate");
+        assert_eq!(
+            t.add(1, 1_800, 120 * MB),
+            None,
+            "0 MB dropped out of the window"
+        );
+        assert!(
+            t.add(2, 1_800, 500 * MB).is_none(),
+            "processes are separate"
+        );
     }
 
     #[test]

@@ -62,7 +62,11 @@ pub enum UprobeError {
 }
 
 /// Loads (once) and attaches every allocation probe to `pid`'s C library.
-pub fn attach(ebpf: &mut Ebpf, pid: u32, loaded: &mut HashSet<&'static str>) -> Result<(), UprobeError> {
+pub fn attach(
+    ebpf: &mut Ebpf,
+    pid: u32,
+    loaded: &mut HashSet<&'static str>,
+) -> Result<(), UprobeError> {
     let scope = NonZeroU32::new(pid).ok_or(UprobeError::ZeroPid)?;
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
         .map_err(|source| UprobeError::Maps { pid, source })?;

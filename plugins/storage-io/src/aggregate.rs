@@ -182,13 +182,16 @@ impl Aggregator {
         }
         let mut ranked: Vec<(u32, u64)> = per_pid.into_iter().collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let kept: std::collections::HashSet<u32> =
-            ranked.iter().take(self.max_processes).map(|(pid, _)| *pid).collect();
+        let kept: std::collections::HashSet<u32> = ranked
+            .iter()
+            .take(self.max_processes)
+            .map(|(pid, _)| *pid)
+            .collect();
         groups.retain(|((scope, _, _), _)| match scope {
             Scope::Device => true,
             Scope::Process(pid) => kept.contains(pid),
         });
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups.sort_by_key(|g| g.0);
         groups
             .into_iter()
             .map(|((scope, dev, op), acc)| Summary {
@@ -263,7 +266,10 @@ mod tests {
             }
         }
         let pids: Vec<Scope> = a.cut(5).iter().map(|s| s.scope).collect();
-        assert_eq!(pids, vec![Scope::Device, Scope::Process(2), Scope::Process(3)]);
+        assert_eq!(
+            pids,
+            vec![Scope::Device, Scope::Process(2), Scope::Process(3)]
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ mod tests {
     #[test]
     fn names_from_sysfs_links_or_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink("../../devices/pci0000:00/virtio1/block/vda", dir.path().join("254:0")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../devices/pci0000:00/virtio1/block/vda",
+            dir.path().join("254:0"),
+        )
+        .unwrap();
         let mut names = DeviceNames::new(dir.path());
         assert_eq!(names.name(254 << 20), "vda");
         assert_eq!(names.name(45), "0:45");

@@ -93,7 +93,10 @@ pub fn slow_event(io: &Io, threshold_ns: u64, ctx: &Context<'_>) -> OwnedEvent {
             .uint("process.pid", u64::from(io.pid))
             .uint("thread.id", u64::from(io.tid))
             .str("process.executable.name", &io.comm)
-            .bool("storage.io.attributed_at_issue", io.flags & flags::ISSUER != 0);
+            .bool(
+                "storage.io.attributed_at_issue",
+                io.flags & flags::ISSUER != 0,
+            );
     }
     if io.op.is_sync_call() {
         e = e.str("file.name", &io.file_name);
@@ -138,15 +141,25 @@ pub fn summary_event(s: &Summary, ctx: &Context<'_>) -> OwnedEvent {
         .uint("storage.io.slow_count", acc.slow)
         .uint("storage.io.latency.min_ns", acc.min_ns)
         .uint("storage.io.latency.mean_ns", acc.mean_ns())
-        .uint("storage.io.latency.p50_ns", acc.latency.value_at_quantile(0.50))
-        .uint("storage.io.latency.p95_ns", acc.latency.value_at_quantile(0.95))
-        .uint("storage.io.latency.p99_ns", acc.latency.value_at_quantile(0.99))
+        .uint(
+            "storage.io.latency.p50_ns",
+            acc.latency.value_at_quantile(0.50),
+        )
+        .uint(
+            "storage.io.latency.p95_ns",
+            acc.latency.value_at_quantile(0.95),
+        )
+        .uint(
+            "storage.io.latency.p99_ns",
+            acc.latency.value_at_quantile(0.99),
+        )
         .uint("storage.io.latency.max_ns", acc.max_ns)
         .str("storage.io.latency.histogram", acc.buckets());
     if !s.op.is_sync_call() {
-        e = e
-            .uint("storage.io.bytes", acc.bytes)
-            .uint("storage.io.queue.mean_ns", acc.queue_sum_ns / acc.count.max(1));
+        e = e.uint("storage.io.bytes", acc.bytes).uint(
+            "storage.io.queue.mean_ns",
+            acc.queue_sum_ns / acc.count.max(1),
+        );
     }
     if let Scope::Process(pid) = s.scope {
         e = e
@@ -181,7 +194,11 @@ mod tests {
             cgroup_id: 77,
             error,
             fd: op.is_sync_call().then_some(4),
-            file_name: if op.is_sync_call() { "wal".into() } else { String::new() },
+            file_name: if op.is_sync_call() {
+                "wal".into()
+            } else {
+                String::new()
+            },
             flags: flags::SYNC,
         }
     }
@@ -199,8 +216,14 @@ mod tests {
         let e = slow_event(&io(Operation::Write, 15_000_000, 0), 10_000_000, &ctx());
         assert_eq!(e.event_type, "storage.io.slow");
         assert_eq!(e.severity, Severity::Warning);
-        assert_eq!(e.attr("storage.io.operation"), Some(&Value::Str("write".into())));
-        assert_eq!(e.attr("storage.device.id"), Some(&Value::Str("254:0".into())));
+        assert_eq!(
+            e.attr("storage.io.operation"),
+            Some(&Value::Str("write".into()))
+        );
+        assert_eq!(
+            e.attr("storage.device.id"),
+            Some(&Value::Str("254:0".into()))
+        );
         assert_eq!(e.attr("storage.io.bytes"), Some(&Value::UInt(8192)));
         assert_eq!(e.attr("storage.io.sync"), Some(&Value::Bool(true)));
         assert_eq!(e.attr("file.name"), None);
@@ -209,14 +232,20 @@ mod tests {
 
     #[test]
     fn very_slow_and_failed() {
-        assert_eq!(slow_event(&io(Operation::Read, 200_000_000, 0), 10_000_000, &ctx()).severity, Severity::High);
+        assert_eq!(
+            slow_event(&io(Operation::Read, 200_000_000, 0), 10_000_000, &ctx()).severity,
+            Severity::High
+        );
         let e = slow_event(&io(Operation::Fsync, 1, -libc::EIO), 0, &ctx());
         assert_eq!(e.severity, Severity::Error);
         assert_eq!(e.attr("error.type"), Some(&Value::Str("EIO".into())));
         assert_eq!(e.attr("file.name"), Some(&Value::Str("wal".into())));
         assert_eq!(e.attr("storage.io.bytes"), None);
         let e = slow_event(&io(Operation::Write, 1, 10), 0, &ctx());
-        assert_eq!(e.attr("error.type"), Some(&Value::Str("BLK_STS_IOERR".into())));
+        assert_eq!(
+            e.attr("error.type"),
+            Some(&Value::Str("BLK_STS_IOERR".into()))
+        );
     }
 
     #[test]
@@ -229,12 +258,21 @@ mod tests {
         let device = summary_event(&s[0], &ctx());
         assert_eq!(device.event_type, "storage.io.fsync");
         assert_eq!(device.severity, Severity::Warning);
-        assert_eq!(device.attr("storage.io.scope"), Some(&Value::Str("device".into())));
+        assert_eq!(
+            device.attr("storage.io.scope"),
+            Some(&Value::Str("device".into()))
+        );
         assert_eq!(device.attr("storage.io.count"), Some(&Value::UInt(2)));
         assert_eq!(device.pid, None);
         let process = summary_event(&s[1], &ctx());
-        assert_eq!(process.attr("storage.io.scope"), Some(&Value::Str("process".into())));
+        assert_eq!(
+            process.attr("storage.io.scope"),
+            Some(&Value::Str("process".into()))
+        );
         assert_eq!(process.pid, Some(9));
-        assert_eq!(process.attr("process.executable.name"), Some(&Value::Str("db".into())));
+        assert_eq!(
+            process.attr("process.executable.name"),
+            Some(&Value::Str("db".into()))
+        );
     }
 }

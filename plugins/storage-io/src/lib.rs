@@ -18,8 +18,8 @@ use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
 use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
 use tapio_plugin_api::{
-    config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health,
-    HostHandle, Metric, PluginError, PluginInfo, RStr,
+    config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health, HostHandle,
+    Metric, PluginError, PluginInfo, RStr,
 };
 
 use handler::{Counters, Handler, HandlerSettings};
@@ -82,9 +82,17 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
         .global("min_latency_ns", settings.min_latency.as_nanos() as u64)
         // Kernels before 6.5 have no block_io_start: requests are then attributed to the
         // context that issues them.
-        .program(ProgramSpec::new("block_io_start", Attach::BtfTracepoint("block_io_start")).optional())
-        .program(ProgramSpec::new("block_rq_issue", Attach::BtfTracepoint("block_rq_issue")))
-        .program(ProgramSpec::new("block_rq_complete", Attach::BtfTracepoint("block_rq_complete")));
+        .program(
+            ProgramSpec::new("block_io_start", Attach::BtfTracepoint("block_io_start")).optional(),
+        )
+        .program(ProgramSpec::new(
+            "block_rq_issue",
+            Attach::BtfTracepoint("block_rq_issue"),
+        ))
+        .program(ProgramSpec::new(
+            "block_rq_complete",
+            Attach::BtfTracepoint("block_rq_complete"),
+        ));
     if settings.fsync {
         for (program, name) in [
             ("sys_enter_fsync", "sys_enter_fsync"),
@@ -93,8 +101,14 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
             ("sys_exit_fdatasync", "sys_exit_fdatasync"),
         ] {
             spec = spec.program(
-                ProgramSpec::new(program, Attach::Tracepoint { category: "syscalls", name })
-                    .optional(),
+                ProgramSpec::new(
+                    program,
+                    Attach::Tracepoint {
+                        category: "syscalls",
+                        name,
+                    },
+                )
+                .optional(),
             );
         }
     }
@@ -191,7 +205,11 @@ impl Collector for StorageIo {
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut metrics = self.runtime.as_ref().map(Runtime::metrics).unwrap_or_default();
+        let mut metrics = self
+            .runtime
+            .as_ref()
+            .map(Runtime::metrics)
+            .unwrap_or_default();
         metrics.push(Metric::counter(
             "record_decode_errors_total",
             "Ring records that could not be decoded.",

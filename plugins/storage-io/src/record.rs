@@ -214,7 +214,10 @@ pub(crate) mod tests {
     pub(crate) fn bytes_of(raw: &RawRecord) -> Vec<u8> {
         // SAFETY: RawRecord is plain data; reading its bytes is fine.
         unsafe {
-            std::slice::from_raw_parts((raw as *const RawRecord).cast::<u8>(), size_of::<RawRecord>())
+            std::slice::from_raw_parts(
+                (raw as *const RawRecord).cast::<u8>(),
+                size_of::<RawRecord>(),
+            )
         }
         .to_vec()
     }
@@ -234,7 +237,7 @@ pub(crate) mod tests {
             queue_ns: 7,
             sector: 2048,
             cgroup_id: 1,
-            dev: (254 << 20) | 0,
+            dev: 254 << 20,
             bytes: 4096,
             pid: 42,
             tid: 43,
@@ -251,7 +254,10 @@ pub(crate) mod tests {
     fn decodes_block_and_fsync() {
         let io = decode(&bytes_of(&raw(KIND_BLOCK, 1, 5_000))).unwrap();
         assert_eq!(io.op, Operation::Write);
-        assert_eq!((io.pid, io.tid, io.bytes, io.dev), (42, 43, 4096, 254 << 20));
+        assert_eq!(
+            (io.pid, io.tid, io.bytes, io.dev),
+            (42, 43, 4096, 254 << 20)
+        );
         assert_eq!(io.comm, "fioX");
         assert_eq!(io.fd, None);
 
@@ -267,15 +273,27 @@ pub(crate) mod tests {
     fn rejects_short_and_unknown() {
         let bytes = bytes_of(&raw(KIND_BLOCK, 0, 1));
         assert_eq!(decode(&bytes[..100]), Err(DecodeError::Short(100)));
-        assert_eq!(decode(&bytes_of(&raw(9, 0, 1))), Err(DecodeError::UnknownKind(9)));
+        assert_eq!(
+            decode(&bytes_of(&raw(9, 0, 1))),
+            Err(DecodeError::UnknownKind(9))
+        );
     }
 
     #[test]
     fn operations_map_to_event_types() {
-        assert_eq!(Operation::from_req_op(0).summary_event_type(), "storage.io.read");
+        assert_eq!(
+            Operation::from_req_op(0).summary_event_type(),
+            "storage.io.read"
+        );
         assert_eq!(Operation::from_req_op(2).as_str(), "flush");
-        assert_eq!(Operation::from_req_op(2).summary_event_type(), "storage.io.write");
-        assert_eq!(Operation::Fdatasync.summary_event_type(), "storage.io.fsync");
+        assert_eq!(
+            Operation::from_req_op(2).summary_event_type(),
+            "storage.io.write"
+        );
+        assert_eq!(
+            Operation::Fdatasync.summary_event_type(),
+            "storage.io.fsync"
+        );
         assert_eq!(Operation::from_req_op(35).as_str(), "other");
     }
 }

@@ -63,7 +63,10 @@ impl TestCgroup {
     /// Kills what is left inside and removes every directory, innermost first.
     pub fn remove(&mut self) -> io::Result<()> {
         while let Some(dir) = self.dirs.last() {
-            for pid in std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
                 if let Ok(pid) = pid.trim().parse::<i32>() {
                     // SAFETY: plain syscall.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -100,6 +103,11 @@ pub fn container_id() -> String {
         .as_nanos() as u64;
     let seed = nanos ^ (u64::from(std::process::id()) << 32);
     (0..4)
-        .map(|i| format!("{:016x}", seed.rotate_left(i * 16).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .map(|i| {
+            format!(
+                "{:016x}",
+                seed.rotate_left(i * 16).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            )
+        })
         .collect()
 }

@@ -73,13 +73,20 @@ fn cgroup_created_and_removed_gives_container_events() {
     cg.remove().unwrap();
 
     let events = h.wait_until(Duration::from_secs(5), |events| {
-        events.iter().any(|e| e.container_id == id && e.event_type == "container.destroy")
+        events
+            .iter()
+            .any(|e| e.container_id == id && e.event_type == "container.destroy")
     });
     h.stop().unwrap();
     let ours = of_container(&events, &id);
     assert_eq!(
         types(&ours),
-        ["container.create", "container.start", "container.exit", "container.destroy"],
+        [
+            "container.create",
+            "container.start",
+            "container.exit",
+            "container.destroy"
+        ],
         "{ours:#?}"
     );
     let expected_path = format!("/{parent}/{scope}");
@@ -123,7 +130,11 @@ fn oom_kill_in_a_memory_limited_container() {
     }
     let hierarchies = Hierarchies::read().unwrap();
     let Some((root, limit_file)) = memory_hierarchy(&hierarchies) else {
-        skip(TEST, "no memory controller is mounted", "cgroup v1 memory or v2 with memory");
+        skip(
+            TEST,
+            "no memory controller is mounted",
+            "cgroup v1 memory or v2 with memory",
+        );
         return;
     };
     let mut h = Harness::<ContainerCollector>::create("{}").unwrap();
@@ -135,7 +146,13 @@ fn oom_kill_in_a_memory_limited_container() {
     let mut cg = TestCgroup::create(&root, &[&parent, "docker", &id]).unwrap();
     if limit_file == "memory.max" {
         std::fs::write(root.join(&parent).join("cgroup.subtree_control"), "+memory").unwrap();
-        std::fs::write(root.join(&parent).join("docker").join("cgroup.subtree_control"), "+memory").unwrap();
+        std::fs::write(
+            root.join(&parent)
+                .join("docker")
+                .join("cgroup.subtree_control"),
+            "+memory",
+        )
+        .unwrap();
     }
     cg.set(limit_file, &(32u64 << 20).to_string()).unwrap();
     // dd reads 512 MiB of zeros into one buffer: every page is touched and charged to the
@@ -151,22 +168,37 @@ fn oom_kill_in_a_memory_limited_container() {
     let pid = child.id();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "dd was not OOM-killed: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "dd was not OOM-killed: {status:?}"
+    );
     cg.remove().unwrap();
 
     let events = h.wait_until(Duration::from_secs(5), |events| {
-        events.iter().any(|e| e.container_id == id && e.event_type == "container.destroy")
+        events
+            .iter()
+            .any(|e| e.container_id == id && e.event_type == "container.destroy")
     });
     h.stop().unwrap();
     let ours = of_container(&events, &id);
     assert_eq!(
         types(&ours),
-        ["container.create", "container.start", "container.oom", "container.exit", "container.destroy"],
+        [
+            "container.create",
+            "container.start",
+            "container.oom",
+            "container.exit",
+            "container.destroy"
+        ],
         "{ours:#?}"
     );
     for e in &ours {
         assert_eq!(e.str("container.runtime.name"), Some("docker"));
-        assert_eq!(e.str("cgroup.path"), Some(format!("/{parent}/docker/{id}").as_str()));
+        assert_eq!(
+            e.str("cgroup.path"),
+            Some(format!("/{parent}/docker/{id}").as_str())
+        );
     }
     let oom = ours[2];
     assert_eq!(oom.pid, Some(pid));
@@ -177,7 +209,10 @@ fn oom_kill_in_a_memory_limited_container() {
     assert_eq!(exit.str("process.exit.reason"), Some("oom_kill"));
     assert_eq!(exit.int("process.exit.signal"), Some(9));
     assert_eq!(exit.attr("process.exit.code"), None);
-    assert_eq!(exit.attr("process.exit.core_dumped"), Some(&Value::Bool(false)));
+    assert_eq!(
+        exit.attr("process.exit.core_dumped"),
+        Some(&Value::Bool(false))
+    );
 }
 
 #[test]
@@ -196,7 +231,11 @@ fn unprivileged_reports_missing_capability() {
     let _serial = serial();
     let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
     assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

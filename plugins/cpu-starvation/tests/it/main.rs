@@ -61,40 +61,64 @@ fn contention_on_one_cpu_gives_run_queue_latency_and_neighbours() {
                     && e.str("resource.scope") == Some("task")
             })
             .collect();
-        assert!(!delays.is_empty(), "no scheduling delay for {} ({})", hog.name, hog.tid);
-        let count: i128 = delays.iter().map(|e| e.int("resource.cpu.wait.count").unwrap()).sum();
+        assert!(
+            !delays.is_empty(),
+            "no scheduling delay for {} ({})",
+            hog.name,
+            hog.tid
+        );
+        let count: i128 = delays
+            .iter()
+            .map(|e| e.int("resource.cpu.wait.count").unwrap())
+            .sum();
         assert!(count >= 2, "{}: {count} waits", hog.name);
         for e in &delays {
             assert_eq!(e.str("thread.name"), Some(hog.name.as_str()));
             assert_eq!(e.pid, Some(std::process::id()));
             let max = e.int("resource.cpu.wait.max_ns").unwrap() as u64;
             let total = e.int("resource.cpu.wait.total_ns").unwrap() as u64;
-            assert!(max >= 1_000_000, "waits below min_delay are filtered in the kernel");
+            assert!(
+                max >= 1_000_000,
+                "waits below min_delay are filtered in the kernel"
+            );
             assert!(total >= max);
-            assert_eq!(e.str("resource.starvation.level"), Some(Level::of(max).as_str()));
+            assert_eq!(
+                e.str("resource.starvation.level"),
+                Some(Level::of(max).as_str())
+            );
             assert_eq!(e.severity, Level::of(max).severity());
         }
         // Every wait was >= the 1 ms starvation threshold: reported at once too.
-        assert!(events.iter().any(|e| e.event_type == "resource.starvation" && e.tid == Some(hog.tid)));
+        assert!(events
+            .iter()
+            .any(|e| e.event_type == "resource.starvation" && e.tid == Some(hog.tid)));
     }
 
     // Who ran while a hog waited: another hog.
     let neighbours: Vec<_> = events
         .iter()
-        .filter(|e| e.event_type == "resource.noisy_neighbor" && e.tid.is_some_and(|t| tids.contains(&t)))
+        .filter(|e| {
+            e.event_type == "resource.noisy_neighbor" && e.tid.is_some_and(|t| tids.contains(&t))
+        })
         .collect();
     assert!(!neighbours.is_empty(), "no noisy neighbour among the hogs");
     let among_hogs = neighbours.iter().any(|e| {
         let nb = e.int("resource.neighbor.thread.id").unwrap() as u32;
         tids.contains(&nb) && Some(nb) != e.tid
     });
-    assert!(among_hogs, "the neighbours were not the other hogs: {neighbours:#?}");
+    assert!(
+        among_hogs,
+        "the neighbours were not the other hogs: {neighbours:#?}"
+    );
     for e in &neighbours {
         let Some(Value::Float(share)) = e.attr("resource.neighbor.share") else {
             panic!("no share: {e:?}");
         };
         assert!((0.3..=1.0).contains(share), "{share}");
-        assert!(e.int("resource.neighbor.overlap_ns").unwrap() <= e.int("resource.cpu.wait.total_ns").unwrap());
+        assert!(
+            e.int("resource.neighbor.overlap_ns").unwrap()
+                <= e.int("resource.cpu.wait.total_ns").unwrap()
+        );
     }
 
     // The cgroup of the hogs has a summary too.
@@ -122,10 +146,16 @@ fn overload_drops_are_counted_exactly() {
     workload::context_switch_flood(Duration::from_millis(1200));
     h.stop().unwrap();
     let stats = h.collector().kernel_stats().unwrap();
-    assert!(stats.dropped > 0, "the flood did not overflow the ring: {stats:?}");
+    assert!(
+        stats.dropped > 0,
+        "the flood did not overflow the ring: {stats:?}"
+    );
     assert!(stats.delivered > 0, "{stats:?}");
     assert_eq!(stats.produced, stats.delivered + stats.dropped, "{stats:?}");
-    assert_eq!(h.metric("kernel_dropped_events_total"), Some(stats.dropped as f64));
+    assert_eq!(
+        h.metric("kernel_dropped_events_total"),
+        Some(stats.dropped as f64)
+    );
     assert_eq!(h.metric("record_decode_errors_total"), Some(0.0));
 }
 
@@ -145,7 +175,11 @@ fn unprivileged_reports_missing_capability() {
     let _serial = serial();
     let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
     assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

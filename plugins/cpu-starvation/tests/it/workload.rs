@@ -40,7 +40,9 @@ pub fn busy_threads_on_one_cpu(n: usize, duration: Duration) -> Vec<Hog> {
                     tx.send(Hog { name, tid }).unwrap();
                     let mut x = 0u64;
                     while start.elapsed() < duration {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
                     }
                 })
                 .unwrap()

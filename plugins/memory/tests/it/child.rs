@@ -30,7 +30,11 @@ impl Workload {
             .unwrap();
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut w = Workload { child, stdin, stdout };
+        let mut w = Workload {
+            child,
+            stdin,
+            stdout,
+        };
         w.expect("READY");
         w
     }
@@ -80,5 +84,9 @@ pub fn child_wait_for_go() {
 /// The child side: waits until the parent closes stdin (or kills it).
 pub fn child_wait_for_end() {
     let mut sink = String::new();
-    while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+    while std::io::stdin()
+        .read_line(&mut sink)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {}
 }

@@ -44,7 +44,10 @@ struct MemoryCgroup {
 
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
-        for pid in std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default().lines() {
+        for pid in std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+        {
             if let Ok(pid) = pid.trim().parse::<i32>() {
                 // SAFETY: plain syscall.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -69,11 +72,17 @@ fn memcg_reclaim_gives_memory_pressure() {
     }
     let hierarchies = Hierarchies::read().unwrap();
     let Some(memory) = hierarchies.of_controller("memory") else {
-        skip(TEST, "no cgroup v1 memory hierarchy", "cgroup v1 memory controller mounted");
+        skip(
+            TEST,
+            "no cgroup v1 memory hierarchy",
+            "cgroup v1 memory controller mounted",
+        );
         return;
     };
     let cg = MemoryCgroup {
-        dir: memory.mount_point.join(format!("tapio-it-mem-{}", std::process::id())),
+        dir: memory
+            .mount_point
+            .join(format!("tapio-it-mem-{}", std::process::id())),
     };
     std::fs::create_dir(&cg.dir).unwrap();
     std::fs::write(cg.dir.join("memory.limit_in_bytes"), (32 * MIB).to_string()).unwrap();
@@ -100,20 +109,42 @@ fn memcg_reclaim_gives_memory_pressure() {
     assert!(status.success(), "dd failed: {status:?}");
 
     let events = h.wait_until(Duration::from_secs(3), |events| {
-        events.iter().any(|e| e.event_type == "container.memory_pressure" && e.int("cgroup.id") == Some(cgroup_id.into()))
+        events.iter().any(|e| {
+            e.event_type == "container.memory_pressure"
+                && e.int("cgroup.id") == Some(cgroup_id.into())
+        })
     });
     h.stop().unwrap();
     let ours: Vec<_> = events
         .iter()
-        .filter(|e| e.event_type == "container.memory_pressure" && e.int("cgroup.id") == Some(cgroup_id.into()))
+        .filter(|e| {
+            e.event_type == "container.memory_pressure"
+                && e.int("cgroup.id") == Some(cgroup_id.into())
+        })
         .collect();
     assert!(!ours.is_empty(), "no memory pressure for the test cgroup");
-    let reclaims: i128 = ours.iter().map(|e| e.int("memory.reclaim.memcg_count").unwrap()).sum();
-    let pages: i128 = ours.iter().map(|e| e.int("memory.reclaim.pages").unwrap()).sum();
-    assert!(reclaims > 0 && pages > 0, "reclaims {reclaims}, pages {pages}");
-    assert!(ours.iter().all(|e| e.int("cgroup.hierarchy") == Some(memory.id.into())));
-    assert!(ours.iter().any(|e| e.str("process.executable.name") == Some("dd")));
-    assert!(ours.iter().any(|e| e.str("cgroup.path") == Some(format!("/tapio-it-mem-{}", std::process::id()).as_str())));
+    let reclaims: i128 = ours
+        .iter()
+        .map(|e| e.int("memory.reclaim.memcg_count").unwrap())
+        .sum();
+    let pages: i128 = ours
+        .iter()
+        .map(|e| e.int("memory.reclaim.pages").unwrap())
+        .sum();
+    assert!(
+        reclaims > 0 && pages > 0,
+        "reclaims {reclaims}, pages {pages}"
+    );
+    assert!(ours
+        .iter()
+        .all(|e| e.int("cgroup.hierarchy") == Some(memory.id.into())));
+    assert!(ours
+        .iter()
+        .any(|e| e.str("process.executable.name") == Some("dd")));
+    assert!(ours
+        .iter()
+        .any(|e| e.str("cgroup.path")
+            == Some(format!("/tapio-it-mem-{}", std::process::id()).as_str())));
 }
 
 #[test]
@@ -149,7 +180,10 @@ fn rss_growth_of_a_process() {
         events.iter().any(|e| e.event_type == "memory.rss_growth")
     });
     h.stop().unwrap();
-    let growths: Vec<_> = events.iter().filter(|e| e.event_type == "memory.rss_growth").collect();
+    let growths: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "memory.rss_growth")
+        .collect();
     assert_eq!(growths.len(), 1, "{growths:#?}");
     let g = growths[0];
     assert_eq!(g.pid, Some(w.pid()));
@@ -198,9 +232,17 @@ fn outstanding_allocations_with_their_caller() {
     wait_healthy(&h);
     assert_eq!(h.collector().tracked_pids(), vec![w.pid()]);
     w.go();
-    let addrs: Vec<String> = w.expect("ALLOCS").split_whitespace().map(str::to_owned).collect();
+    let addrs: Vec<String> = w
+        .expect("ALLOCS")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     let events = h.wait_until(Duration::from_secs(3), |events| {
-        events.iter().filter(|e| e.event_type == "memory.allocation.outstanding").count() >= 2
+        events
+            .iter()
+            .filter(|e| e.event_type == "memory.allocation.outstanding")
+            .count()
+            >= 2
     });
     // Nothing more comes: each allocation is reported once, the freed one never.
     std::thread::sleep(Duration::from_millis(500));
@@ -210,8 +252,14 @@ fn outstanding_allocations_with_their_caller() {
         all
     };
     h.stop().unwrap();
-    let outstanding: Vec<_> = events.iter().filter(|e| e.event_type == "memory.allocation.outstanding").collect();
-    let mut reported: Vec<&str> = outstanding.iter().map(|e| e.str("memory.allocation.address").unwrap()).collect();
+    let outstanding: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "memory.allocation.outstanding")
+        .collect();
+    let mut reported: Vec<&str> = outstanding
+        .iter()
+        .map(|e| e.str("memory.allocation.address").unwrap())
+        .collect();
     reported.sort_unstable();
     let mut expected = vec![addrs[0].as_str(), addrs[2].as_str()];
     expected.sort_unstable();
@@ -219,13 +267,23 @@ fn outstanding_allocations_with_their_caller() {
     let exe = std::env::current_exe().unwrap();
     for e in &outstanding {
         assert_eq!(e.pid, Some(w.pid()));
-        assert_eq!(e.int("memory.allocation.size_bytes"), Some((8 * MIB).into()));
+        assert_eq!(
+            e.int("memory.allocation.size_bytes"),
+            Some((8 * MIB).into())
+        );
         assert_eq!(e.str("memory.allocation.function"), Some("malloc"));
         assert!(e.int("memory.allocation.age_ns").unwrap() >= 300_000_000);
         // The caller is this test binary's code (the workload above).
         let module = e.str("memory.allocation.caller.module").unwrap();
-        assert_eq!(std::path::Path::new(module).file_name(), exe.file_name(), "{e:#?}");
-        assert!(e.str("memory.allocation.caller.offset").unwrap().starts_with("0x"));
+        assert_eq!(
+            std::path::Path::new(module).file_name(),
+            exe.file_name(),
+            "{e:#?}"
+        );
+        assert!(e
+            .str("memory.allocation.caller.offset")
+            .unwrap()
+            .starts_with("0x"));
     }
     assert!(h.metric("allocations_tracked_total").unwrap() >= 3.0);
     assert_eq!(h.metric("allocations_outstanding"), Some(2.0));
@@ -263,7 +321,11 @@ fn unprivileged_reports_missing_capability() {
     let _serial = serial();
     let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
     assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

@@ -48,11 +48,17 @@ fn odirect_writes_with_fsync_give_block_events() {
     }
     let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
     let Some(device) = workload::block_device_of(dir.path()) else {
-        skip(TEST, "the temporary directory is not on a block device", "TMPDIR on a disk");
+        skip(
+            TEST,
+            "the temporary directory is not on a block device",
+            "TMPDIR on a disk",
+        );
         return;
     };
     const WRITES: usize = 16;
-    let mut h = Harness::<StorageIo>::create(r#"{"slow_threshold":"0s","summary_interval":"100ms"}"#).unwrap();
+    let mut h =
+        Harness::<StorageIo>::create(r#"{"slow_threshold":"0s","summary_interval":"100ms"}"#)
+            .unwrap();
     h.start().unwrap();
     wait_healthy(&h);
 
@@ -80,7 +86,10 @@ fn odirect_writes_with_fsync_give_block_events() {
     let data: Vec<&Captured> = writes
         .iter()
         .copied()
-        .filter(|w| run.block_sectors.contains(&(w.int("storage.io.sector").unwrap() as u64)))
+        .filter(|w| {
+            run.block_sectors
+                .contains(&(w.int("storage.io.sector").unwrap() as u64))
+        })
         .collect();
     let listing: Vec<String> = writes.iter().map(|e| brief(e)).collect();
     assert_eq!(
@@ -90,7 +99,10 @@ fn odirect_writes_with_fsync_give_block_events() {
         run.block_sectors,
         listing.join("\n")
     );
-    let mut sectors: Vec<u64> = data.iter().map(|w| w.int("storage.io.sector").unwrap() as u64).collect();
+    let mut sectors: Vec<u64> = data
+        .iter()
+        .map(|w| w.int("storage.io.sector").unwrap() as u64)
+        .collect();
     sectors.sort_unstable();
     let mut expected = run.block_sectors.clone();
     expected.sort_unstable();
@@ -101,7 +113,10 @@ fn odirect_writes_with_fsync_give_block_events() {
         assert_eq!(w.str("storage.device.id"), Some(device.as_str()));
         assert_eq!(w.str("process.executable.name"), Some("tapio-sio-wr"));
         assert!(w.int("storage.io.latency_ns").unwrap() > 0);
-        assert_eq!(w.attr("storage.io.attributed_at_issue"), Some(&Value::Bool(false)));
+        assert_eq!(
+            w.attr("storage.io.attributed_at_issue"),
+            Some(&Value::Bool(false))
+        );
     }
 
     // Every fsync call, with the file's name and its latency.
@@ -137,8 +152,14 @@ fn odirect_writes_with_fsync_give_block_events() {
         .iter()
         .find(|e| e.event_type == "storage.io.write" && e.str("storage.io.scope") == Some("device"))
         .expect("a device summary");
-    assert!(device_summary.int("storage.io.latency.p99_ns").unwrap() >= device_summary.int("storage.io.latency.p50_ns").unwrap());
-    assert!(!device_summary.str("storage.io.latency.histogram").unwrap().is_empty());
+    assert!(
+        device_summary.int("storage.io.latency.p99_ns").unwrap()
+            >= device_summary.int("storage.io.latency.p50_ns").unwrap()
+    );
+    assert!(!device_summary
+        .str("storage.io.latency.histogram")
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -150,11 +171,17 @@ fn threshold_filters_fast_io() {
     }
     let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
     if workload::block_device_of(dir.path()).is_none() {
-        skip(TEST, "the temporary directory is not on a block device", "TMPDIR on a disk");
+        skip(
+            TEST,
+            "the temporary directory is not on a block device",
+            "TMPDIR on a disk",
+        );
         return;
     }
     // With a 1 h threshold nothing is slow, but the summaries still count every I/O.
-    let mut h = Harness::<StorageIo>::create(r#"{"slow_threshold":"1h","summary_interval":"100ms"}"#).unwrap();
+    let mut h =
+        Harness::<StorageIo>::create(r#"{"slow_threshold":"1h","summary_interval":"100ms"}"#)
+            .unwrap();
     h.start().unwrap();
     wait_healthy(&h);
     let run = workload::direct_writes_with_fsync(dir.path(), 4).unwrap();
@@ -186,7 +213,11 @@ fn unprivileged_reports_missing_capability() {
     let _serial = serial();
     let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
     assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

@@ -48,7 +48,11 @@ const FIEMAP_FLAG_SYNC: u32 = 1;
 
 /// `/sys/class/block/<dev>/start`: the partition's first sector (0 for a whole disk).
 fn partition_start(dev: u64) -> u64 {
-    let path = format!("/sys/dev/block/{}:{}/start", libc::major(dev), libc::minor(dev));
+    let path = format!(
+        "/sys/dev/block/{}:{}/start",
+        libc::major(dev),
+        libc::minor(dev)
+    );
     std::fs::read_to_string(path)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -125,7 +129,11 @@ pub fn direct_writes_with_fsync(dir: &Path, n: usize) -> io::Result<Run> {
     let file_name = format!("tapio-sio-{}.dat", std::process::id());
     let path = dir.join(&file_name);
     let block_sectors = {
-        let f = OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
         f.set_len((n * 4096) as u64)?;
         // Real blocks, not a hole: fallocate, then persist the allocation.
         // SAFETY: valid fd, plain syscall.
