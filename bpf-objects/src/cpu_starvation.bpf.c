@@ -25,6 +25,7 @@ struct enqueued {
 	u32 _pad;
 };
 
+/* LRU so that entries of tasks that exit while marked runnable cannot fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
