@@ -1,0 +1,220 @@
+//! Owned events, for plugins that build events in one place and emit them later.
+//!
+//! [`tapio_plugin_api::Event`] borrows its strings and attributes for one `emit` call. A
+//! reader thread that decodes records, aggregates and emits in batches needs owned values in
+//! between: [`OwnedEvent`] holds them, and [`EventBuffer::emit`] lends the whole batch to the
+//! sink in one call (the host copies it), then clears the buffer.
+
+#![warn(missing_docs, unreachable_pub)]
+
+use tapio_plugin_api::{Attribute, EmitOutcome, Event, EventSink, Severity};
+
+/// An owned attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Str(String),
+    /// Signed integer.
+    Int(i64),
+    /// Unsigned integer.
+    UInt(u64),
+    /// Number.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+}
+
+/// An event with owned fields; convert with [`EventBuffer::emit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedEvent {
+    /// Unix nanoseconds.
+    pub timestamp_ns: u64,
+    /// Dotted type.
+    pub event_type: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// Process id.
+    pub pid: Option<u32>,
+    /// Thread id.
+    pub tid: Option<u32>,
+    /// Kernel cgroup id.
+    pub cgroup_id: Option<u64>,
+    /// Container id (empty = none).
+    pub container_id: String,
+    /// Attributes, in order.
+    pub attributes: Vec<(&'static str, Value)>,
+}
+
+impl OwnedEvent {
+    /// An event of `event_type` at `timestamp_ns` with no other fields.
+    pub fn new(timestamp_ns: u64, event_type: &'static str, severity: Severity) -> Self {
+        OwnedEvent {
+            timestamp_ns,
+            event_type,
+            severity,
+            pid: None,
+            tid: None,
+            cgroup_id: None,
+            container_id: String::new(),
+            attributes: Vec::new(),
+        }
+    }
+    /// Sets the process id (0 = unknown: left unset).
+    pub fn pid(mut self, pid: u32) -> Self {
+        self.pid = (pid != 0).then_some(pid);
+        self
+    }
+    /// Sets the thread id (0 = unknown: left unset).
+    pub fn tid(mut self, tid: u32) -> Self {
+        self.tid = (tid != 0).then_some(tid);
+        self
+    }
+    /// Sets the cgroup id (0 = unknown: left unset).
+    pub fn cgroup_id(mut self, id: u64) -> Self {
+        self.cgroup_id = (id != 0).then_some(id);
+        self
+    }
+    /// Sets the container id.
+    pub fn container_id(mut self, id: impl Into<String>) -> Self {
+        self.container_id = id.into();
+        self
+    }
+    /// Adds a text attribute (skipped when empty).
+    pub fn str(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.attributes.push((key, Value::Str(value)));
+        }
+        self
+    }
+    /// Adds a signed integer attribute.
+    pub fn int(mut self, key: &'static str, value: i64) -> Self {
+        self.attributes.push((key, Value::Int(value)));
+        self
+    }
+    /// Adds an unsigned integer attribute.
+    pub fn uint(mut self, key: &'static str, value: u64) -> Self {
+        self.attributes.push((key, Value::UInt(value)));
+        self
+    }
+    /// Adds a number attribute.
+    pub fn float(mut self, key: &'static str, value: f64) -> Self {
+        self.attributes.push((key, Value::Float(value)));
+        self
+    }
+    /// Adds a boolean attribute.
+    pub fn bool(mut self, key: &'static str, value: bool) -> Self {
+        self.attributes.push((key, Value::Bool(value)));
+        self
+    }
+    /// The attribute `key`, if set.
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Events waiting to be emitted, with the totals of what the sink accepted and refused.
+#[derive(Debug, Default)]
+pub struct EventBuffer {
+    events: Vec<OwnedEvent>,
+    /// Events the sink accepted so far.
+    pub accepted: u64,
+    /// Events the sink refused (ring full) so far.
+    pub refused: u64,
+}
+
+impl EventBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Queues an event.
+    pub fn push(&mut self, event: OwnedEvent) {
+        self.events.push(event);
+    }
+    /// Queued events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+    /// Takes the queued events out (tests and callers without a sink).
+    pub fn take(&mut self) -> Vec<OwnedEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Emits every queued event as one batch and clears the buffer.
+    pub fn emit(&mut self, sink: &EventSink) -> EmitOutcome {
+        if self.events.is_empty() {
+            return EmitOutcome::default();
+        }
+        let attributes: Vec<Vec<Attribute<'_>>> = self
+            .events
+            .iter()
+            .map(|e| {
+                e.attributes
+                    .iter()
+                    .map(|(key, value)| match value {
+                        Value::Str(s) => Attribute::str(key, s),
+                        Value::Int(i) => Attribute::int(key, *i),
+                        Value::UInt(u) => Attribute::uint(key, *u),
+                        Value::Float(f) => Attribute::float(key, *f),
+                        Value::Bool(b) => Attribute::bool(key, *b),
+                    })
+                    .collect()
+            })
+            .collect();
+        let events: Vec<Event<'_>> = self
+            .events
+            .iter()
+            .zip(&attributes)
+            .map(|(e, attrs)| {
+                let mut event = Event::at(e.timestamp_ns, e.event_type, e.severity)
+                    .with_container_id(&e.container_id)
+                    .with_attributes(attrs);
+                if let Some(pid) = e.pid {
+                    event = event.with_pid(pid);
+                }
+                if let Some(tid) = e.tid {
+                    event = event.with_tid(tid);
+                }
+                if let Some(id) = e.cgroup_id {
+                    event = event.with_cgroup_id(id);
+                }
+                event
+            })
+            .collect();
+        let outcome = sink.emit(&events);
+        drop(events);
+        drop(attributes);
+        self.accepted += u64::from(outcome.accepted);
+        self.refused += u64::from(outcome.dropped);
+        self.events.clear();
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_skips_unknown_ids_and_empty_text() {
+        let e = OwnedEvent::new(1, "a.b", Severity::Info)
+            .pid(0)
+            .tid(5)
+            .cgroup_id(0)
+            .str("empty", "")
+            .str("k", "v")
+            .uint("n", 3);
+        assert_eq!((e.pid, e.tid, e.cgroup_id), (None, Some(5), None));
+        assert_eq!(e.attr("k"), Some(&Value::Str("v".into())));
+        assert_eq!(e.attr("empty"), None);
+        assert_eq!(e.attr("n"), Some(&Value::UInt(3)));
+    }
+}
