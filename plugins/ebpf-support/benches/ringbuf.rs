@@ -61,7 +61,9 @@ fn run(label: &str, wakeup_bytes: u64, burst: u32, seconds: u64) {
         unsafe { libc::syscall(libc::SYS_getppid) };
         produced += u64::from(burst);
     }
-    while delivered.load(Ordering::Relaxed) < produced && started.elapsed() < Duration::from_secs(seconds + 5) {
+    while delivered.load(Ordering::Relaxed) < produced
+        && started.elapsed() < Duration::from_secs(seconds + 5)
+    {
         std::thread::sleep(Duration::from_millis(1));
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -65,7 +65,10 @@ mod tests {
         let clock = BootClock::new();
         let now = tapio_plugin_api::now_unix_nanos() as i128;
         let converted = clock.to_unix_ns(boot_now_ns()) as i128;
-        assert!((converted - now).abs() < 1_000_000_000, "{converted} vs {now}");
+        assert!(
+            (converted - now).abs() < 1_000_000_000,
+            "{converted} vs {now}"
+        );
         assert_eq!(BootClock::with_offset(10).to_unix_ns(5), 15);
         assert_eq!(BootClock::with_offset(-10).to_unix_ns(5), 0);
     }

@@ -88,7 +88,12 @@ impl EbpfError {
             source = cause.source();
         }
         // Verifier logs are long: keep the health reason to one readable line.
-        text.split('\n').next().unwrap_or_default().chars().take(600).collect()
+        text.split('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(600)
+            .collect()
     }
 
     /// The matching plugin error.

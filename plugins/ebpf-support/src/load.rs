@@ -68,7 +68,11 @@ pub(crate) fn load(spec: &ObjectSpec) -> Result<Loaded, EbpfError> {
     for program in &spec.programs {
         if let Err(e) = attach(spec.name, &mut ebpf, program, &btf) {
             if program.optional && !e.is_permission() {
-                log::warn!("{}: optional program not attached: {}", spec.name, e.chain());
+                log::warn!(
+                    "{}: optional program not attached: {}",
+                    spec.name,
+                    e.chain()
+                );
                 degraded.push(e.chain());
             } else {
                 return Err(e);
@@ -80,9 +84,13 @@ pub(crate) fn load(spec: &ObjectSpec) -> Result<Loaded, EbpfError> {
         map,
         source,
     };
-    let ring = ebpf.take_map(RING_MAP).ok_or_else(|| map_error(RING_MAP, None))?;
+    let ring = ebpf
+        .take_map(RING_MAP)
+        .ok_or_else(|| map_error(RING_MAP, None))?;
     let ring = RingBuf::try_from(ring).map_err(|e| map_error(RING_MAP, Some(e)))?;
-    let stats = ebpf.take_map(STATS_MAP).ok_or_else(|| map_error(STATS_MAP, None))?;
+    let stats = ebpf
+        .take_map(STATS_MAP)
+        .ok_or_else(|| map_error(STATS_MAP, None))?;
     let stats = PerCpuArray::try_from(stats).map_err(|e| map_error(STATS_MAP, Some(e)))?;
     Ok(Loaded {
         ebpf,
@@ -115,10 +123,12 @@ fn attach(
     if let Attach::Tracepoint { .. } = spec.attach {
         tracefs::ensure_mounted()?;
     }
-    let program: &mut Program = ebpf.program_mut(spec.name).ok_or(EbpfError::MissingProgram {
-        object,
-        program: spec.name,
-    })?;
+    let program: &mut Program = ebpf
+        .program_mut(spec.name)
+        .ok_or(EbpfError::MissingProgram {
+            object,
+            program: spec.name,
+        })?;
     match &spec.attach {
         Attach::RawTracepoint(name) => {
             let p: &mut RawTracePoint = program.try_into().map_err(|e| fail("load", e))?;

@@ -5,7 +5,7 @@
 //! BPF programs submit with `BPF_RB_NO_WAKEUP` until `wakeup_bytes` are pending, so under
 //! load one wakeup collects a large batch, and at low rates the timer bounds the latency.
 
-use std::os::fd::{AsRawFd, OwnedFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

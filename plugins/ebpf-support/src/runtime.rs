@@ -189,9 +189,16 @@ fn run<H: RecordHandler>(
     *shared.health.lock() = if degraded.is_empty() {
         RuntimeHealth::Running
     } else {
-        RuntimeHealth::Degraded(format!("some programs not attached: {}", degraded.join("; ")))
+        RuntimeHealth::Degraded(format!(
+            "some programs not attached: {}",
+            degraded.join("; ")
+        ))
     };
-    log::info!("{}: attached {} programs", spec.name, spec.programs.len() - degraded.len());
+    log::info!(
+        "{}: attached {} programs",
+        spec.name,
+        spec.programs.len() - degraded.len()
+    );
     ring::read_until_stopped(&mut ring, handler, stop, spec.poll_interval, &shared.stats);
     // Detach (dropping the object closes its programs and links), let programs already
     // running finish, then take what they left in the ring.

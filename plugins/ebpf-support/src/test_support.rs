@@ -43,7 +43,11 @@ pub fn bpf_ready(test: &str) -> bool {
         return false;
     }
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        skip(test, "no /sys/kernel/btf/vmlinux", "a kernel with CONFIG_DEBUG_INFO_BTF");
+        skip(
+            test,
+            "no /sys/kernel/btf/vmlinux",
+            "a kernel with CONFIG_DEBUG_INFO_BTF",
+        );
         return false;
     }
     true
@@ -54,7 +58,11 @@ pub fn tool_ready(test: &str, tool: &str) -> bool {
     if which(tool).is_some() {
         return true;
     }
-    skip(test, &format!("{tool} is not installed"), &format!("{tool} (.ci/deps/ebpf.sh)"));
+    skip(
+        test,
+        &format!("{tool} is not installed"),
+        &format!("{tool} (.ci/deps/ebpf.sh)"),
+    );
     false
 }
 

@@ -106,7 +106,13 @@ fn memcg_reclaim_gives_memory_pressure() {
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success(), "dd failed: {status:?}");
+    // Reclaim happens either way; when writeback cannot keep up, the v1 memcg OOM-kills dd
+    // (SIGKILL) after reclaiming, which is also fine for this test.
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.success() || status.signal() == Some(9),
+        "dd failed: {status:?}"
+    );
 
     let events = h.wait_until(Duration::from_secs(3), |events| {
         events.iter().any(|e| {
