@@ -14,7 +14,7 @@ use aya::maps::{MapData, RingBuf};
 use crate::{stats::KernelStats, EbpfError};
 
 /// Records handled before [`RecordHandler::flush`] is called inside one drain.
-pub const MAX_BATCH: u64 = 4096;
+pub(crate) const MAX_BATCH: u64 = 4096;
 
 /// What a plugin does with the records of its ring. Runs on the reader thread.
 pub trait RecordHandler: Send + 'static {
