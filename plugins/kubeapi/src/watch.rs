@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Node, Pod, Service};
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -234,15 +235,43 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
         timeout: Some(ctx.settings.watch_timeout.as_secs().clamp(1, 3600) as u32),
         ..Default::default()
     };
+    let probe_params = ListParams {
+        field_selector: config.field_selector.clone(),
+        limit: Some(1),
+        ..Default::default()
+    };
+    let probe_every = ctx
+        .settings
+        .retry_max
+        .clamp(Duration::from_millis(500), Duration::from_secs(10));
     let backoff = WatchBackoff(Backoff::new(
         Duration::from_millis(500),
         ctx.settings.retry_max,
     ));
-    let mut stream = watcher(api, config).backoff(backoff).boxed();
+    let mut stream = watcher(api.clone(), config).backoff(backoff).boxed();
     let mut tracker = KindTracker::default();
     let mut batch: Vec<OwnedEvent> = Vec::new();
     let stats = &ctx.shared.stats;
-    while let Some(item) = stream.next().await {
+    let mut failing = false;
+    loop {
+        // A watch that restarts successfully yields nothing until the next change, so while
+        // failing, a one-item list (same resource, selector and credentials) tells whether
+        // the server is back; the watcher itself reports the next failure if not.
+        let item = if failing {
+            tokio::select! {
+                item = stream.next() => item,
+                _ = tokio::time::sleep(probe_every) => {
+                    if api.list(&probe_params).await.is_ok() {
+                        failing = false;
+                        ctx.shared.set(&label, WatchState::Watching);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            stream.next().await
+        };
+        let Some(item) = item else { break };
         let event = match item {
             Ok(event) => event,
             Err(e) if is_gone(&e) => {
@@ -254,9 +283,11 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
                 let reason = error_chain(&e);
                 log::warn!("kubeapi: {label}: {reason}");
                 ctx.shared.set(&label, WatchState::Failing(reason));
+                failing = true;
                 continue;
             }
         };
+        failing = false;
         let flush = match event {
             Event::Init => {
                 if tracker.listed_once() {
