@@ -40,7 +40,7 @@ fn wait_health(h: &Harness<KubeApi>, status: HealthStatus, timeout: Duration) {
     }
 }
 
-fn wait_event<'a>(
+fn wait_event(
     h: &Harness<KubeApi>,
     what: &str,
     mut pred: impl FnMut(&Captured) -> bool,
