@@ -6,7 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={proto}");
     let descriptors = protox::compile([proto], ["proto"])?;
     tonic_prost_build::configure()
-        .build_server(false)
+        // The server side serves the in-test fake runtime of the event-stream tests; every
+        // RPC it does not implement answers Unimplemented.
+        .build_server(true)
+        .generate_default_stubs(true)
         .build_client(true)
         .compile_fds(descriptors)?;
     Ok(())

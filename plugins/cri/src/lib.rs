@@ -15,7 +15,8 @@ mod settings;
 mod source;
 pub mod tracker;
 
-/// The CRI `runtime.v1` API generated from the upstream `api.proto` (client side).
+/// The CRI `runtime.v1` API generated from the upstream `api.proto` (client, and the server
+/// side used by tests).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     tonic::include_proto!("runtime.v1");

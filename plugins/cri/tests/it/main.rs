@@ -1,8 +1,10 @@
 //! Integration tests of the CRI collector against a real containerd started by the test.
 
 mod containerd;
+mod events_stream;
 mod lifecycle;
 mod oci;
+mod streaming_runtime;
 
 use std::sync::Mutex;
 
