@@ -225,8 +225,15 @@ impl kube::runtime::utils::Backoff for WatchBackoff {
     }
 }
 
+/// 410 Gone inside a watch stream (the API server's way): `kube` relists by itself.
 fn is_gone(e: &watcher::Error) -> bool {
     matches!(e, watcher::Error::WatchError(s) if s.code == 410)
+}
+
+/// 410 Gone as the HTTP status of the watch request (some servers and proxies): `kube`
+/// would retry the same resourceVersion forever, so the watcher is started afresh.
+fn is_gone_at_start(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 410)
 }
 
 async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
@@ -244,11 +251,14 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
         .settings
         .retry_max
         .clamp(Duration::from_millis(500), Duration::from_secs(10));
-    let backoff = WatchBackoff(Backoff::new(
-        Duration::from_millis(500),
-        ctx.settings.retry_max,
-    ));
-    let mut stream = watcher(api.clone(), config).backoff(backoff).boxed();
+    let retry_max = ctx.settings.retry_max;
+    let new_stream = || {
+        let backoff = WatchBackoff(Backoff::new(Duration::from_millis(500), retry_max));
+        watcher(api.clone(), config.clone())
+            .backoff(backoff)
+            .boxed()
+    };
+    let mut stream = new_stream();
     let mut tracker = KindTracker::default();
     let mut batch: Vec<OwnedEvent> = Vec::new();
     let stats = &ctx.shared.stats;
@@ -276,6 +286,11 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
             Ok(event) => event,
             Err(e) if is_gone(&e) => {
                 log::info!("kubeapi: {label}: watch expired (410 Gone), relisting");
+                continue;
+            }
+            Err(e) if is_gone_at_start(&e) => {
+                log::info!("kubeapi: {label}: watch refused with 410 Gone, relisting");
+                stream = new_stream();
                 continue;
             }
             Err(e) => {

@@ -92,6 +92,7 @@ struct Store {
     compacted: u64,
     watches: Vec<WatchSub>,
     seen: Vec<Seen>,
+    gone_as_http_status: bool,
 }
 
 /// Field selector terms the server understands.
@@ -352,6 +353,12 @@ impl ApiServer {
         store.history.retain(|c| c.rv > compacted);
     }
 
+    /// Answers a stale watch with HTTP status 410 instead of an ERROR event in a 200 stream
+    /// (what some servers and proxies do).
+    pub fn gone_as_http_status(&self) {
+        self.store.lock().gone_as_http_status = true;
+    }
+
     /// The requests answered so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.store.lock().seen.clone()
@@ -458,6 +465,13 @@ fn handle(
         return json_response(200, list.to_string());
     }
     let from: u64 = rv_param.as_deref().unwrap_or("0").parse().unwrap_or(0);
+    if from != 0 && from < store.compacted && store.gone_as_http_status {
+        let message = format!("too old resource version: {from} ({})", store.compacted);
+        if let Some(last) = store.seen.last_mut() {
+            last.status = 410;
+        }
+        return json_response(410, status_json(410, "Expired", &message).to_string());
+    }
     let (tx, body) = channel_body();
     if from != 0 && from < store.compacted {
         let message = format!("too old resource version: {from} ({})", store.compacted);

@@ -209,6 +209,37 @@ fn lists_watches_resumes_and_relists() {
 }
 
 #[test]
+fn http_410_on_a_watch_request_also_relists() {
+    let server = populated();
+    server.gone_as_http_status();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), None);
+    let mut h = Harness::<KubeApi>::create(&config(&kubeconfig)).unwrap();
+    h.start().unwrap();
+    wait_health(&h, HealthStatus::Healthy, Duration::from_secs(10));
+    wait_for("8 open watches", || server.open_watches() == 8);
+    server.apply_unseen(
+        "pods",
+        fixtures::pod_named(
+            "web-7d4b9c6f5-h410x",
+            "5e6f7a8b-1c2d-4e3f-9a0b-000000000410",
+        ),
+    );
+    server.compact();
+    server.close_watches();
+    wait_event(&h, "pod added by relist", |e| {
+        e.event_type == "k8s.pod.added" && e.str("k8s.pod.name") == Some("web-7d4b9c6f5-h410x")
+    });
+    assert!(server
+        .seen()
+        .iter()
+        .any(|s| s.resource == "pods" && s.watch && s.status == 410));
+    wait_health(&h, HealthStatus::Healthy, Duration::from_secs(10));
+    assert!(h.metric("kubeapi_relists_total").unwrap() >= 1.0);
+    h.stop().unwrap();
+}
+
+#[test]
 fn unreachable_server_is_unhealthy_then_recovers() {
     let mut server = populated();
     let dir = tempfile::tempdir().unwrap();
