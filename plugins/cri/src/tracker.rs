@@ -46,6 +46,23 @@ impl Change {
     }
 }
 
+impl Change {
+    /// Sort key: the timestamp, raised to the container's earlier stages so that a
+    /// container's changes stay in lifecycle order. (containerd records `started_at` when
+    /// the start call returns, which can be after a process that exits at once has
+    /// `finished_at`: the events keep the runtime's times, the order stays logical.)
+    fn order_key(&self, now_ns: i64) -> i64 {
+        let ts = self.timestamp_ns(now_ns);
+        match self {
+            Change::ContainerStarted(c) | Change::ContainerExited(c) => {
+                let started = c.status.as_ref().map_or(0, |s| s.started_at_ns);
+                ts.max(c.created_at_ns).max(started)
+            }
+            _ => ts,
+        }
+    }
+}
+
 /// What the collector knows of the runtime.
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -156,7 +173,7 @@ impl Tracker {
             return Vec::new();
         }
         // Stable: same-time changes keep their logical order (created before started).
-        changes.sort_by_key(|c| c.timestamp_ns(now_ns));
+        changes.sort_by_key(|c| c.order_key(now_ns));
         changes
     }
 }
@@ -283,6 +300,33 @@ mod tests {
         assert_eq!(kinds(&c), ["created", "started", "exited"]);
         let ts: Vec<i64> = c.iter().map(|c| c.timestamp_ns(500)).collect();
         assert_eq!(ts, [200, 300, 400]);
+    }
+
+    #[test]
+    fn exit_recorded_before_the_start_time_still_follows_the_start() {
+        let mut t = Tracker::new();
+        t.reconcile(
+            vec![],
+            vec![container("c1", ContainerPhase::Created, None)],
+            1,
+        );
+        let status = Some(StatusDetails {
+            started_at_ns: 300,
+            finished_at_ns: 290,
+            exit_code: 3,
+            ..Default::default()
+        });
+        let c = t.reconcile(
+            vec![],
+            vec![container("c1", ContainerPhase::Exited, status)],
+            500,
+        );
+        assert_eq!(kinds(&c), ["started", "exited"]);
+        assert_eq!(
+            c[1].timestamp_ns(500),
+            290,
+            "the runtime's own time is kept"
+        );
     }
 
     #[test]
