@@ -318,10 +318,14 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
             }
             Event::InitDone => {
                 for (uid, attrs) in tracker.list_done() {
-                    ctx.index.lock().forget(&uid);
+                    let mut index = ctx.index.lock();
+                    let trace = index.resolve(&uid);
+                    index.forget(&uid);
                     if K::RESOURCE != "events" {
+                        // Deleted while the watch was down: its last reported attributes.
                         let mut e = OwnedEvent::new(K::TYPES.deleted, Severity::Info, 0);
                         e.attributes = attrs;
+                        e.trace = trace;
                         batch.push(e);
                     }
                 }
