@@ -21,20 +21,13 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("install-plugins") => {
             let debug = args.iter().any(|a| a == "--debug");
-            let dir = flag_value(&args, "--dir")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("plugins.d"));
+            let dir = flag_value(&args, "--dir").map(PathBuf::from).unwrap_or_else(|| root.join("plugins.d"));
             install_plugins(!debug, &dir)
         }
         Some("run") => {
             install_plugins(true, &root.join("plugins.d"))?;
             cargo(&["build", "--release", "-p", "tapio-collector"])?;
-            let extra: Vec<&str> = args
-                .iter()
-                .skip(1)
-                .skip_while(|a| *a == "--")
-                .map(String::as_str)
-                .collect();
+            let extra: Vec<&str> = args.iter().skip(1).skip_while(|a| *a == "--").map(String::as_str).collect();
             let binary = target_dir().join("release/tapio-collector");
             let status = Command::new(&binary)
                 .args(["--config", "packaging/config/dev.yaml"])
@@ -53,14 +46,7 @@ fn main() -> Result<()> {
         }
         Some("loom") => loom(),
         Some("bench") => {
-            cargo(&[
-                "build",
-                "--release",
-                "-p",
-                "tapio-plugin-loadgen",
-                "-p",
-                "tapio-plugin-example",
-            ])?;
+            cargo(&["build", "--release", "-p", "tapio-plugin-loadgen", "-p", "tapio-plugin-example"])?;
             cargo(&["bench", "-p", "tapio-collector"])
         }
         _ => {
@@ -71,17 +57,11 @@ fn main() -> Result<()> {
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 /// The cargo target directory (honours CARGO_TARGET_DIR).
@@ -94,10 +74,7 @@ fn target_dir() -> PathBuf {
 fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("+ cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .args(args)
-        .status()
-        .context("cannot run cargo")?;
+    let status = Command::new(cargo).args(args).status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo {} failed with {status}", args.join(" "));
     }
@@ -123,10 +100,7 @@ fn installable_plugins() -> Result<Vec<(String, String)>> {
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()?;
     if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut plugins = Vec::new();
@@ -139,11 +113,7 @@ fn installable_plugins() -> Result<Vec<(String, String)>> {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|t| {
-                t["crate_types"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c == "cdylib"))
-            })
+            .find(|t| t["crate_types"].as_array().is_some_and(|c| c.iter().any(|c| c == "cdylib")))
             .and_then(|t| t["name"].as_str())
             .map(|n| n.replace('-', "_"));
         if let Some(lib) = lib {

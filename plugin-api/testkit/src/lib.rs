@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tapio_plugin_api::{
-    AttrValue, Collector, Config, EmitOutcome, Event, EventSink, EventSinkApi, Health, HostApi,
-    HostHandle, LogLevel, Metric, PluginError, RSlice, RStr, RString, Severity,
+    AttrValue, RSlice, RStr, RString, Collector, Config, EmitOutcome, Event, EventSink, EventSinkApi, Health, HostApi, HostHandle, LogLevel,
+    Metric, PluginError, Severity,
 };
 
 /// An owned copy of an emitted event, easy to assert on.
@@ -170,10 +170,7 @@ impl HostApi for TestHost {
         LogLevel::Debug
     }
     fn report_panic(&self, thread: RStr<'_>, message: RStr<'_>, location: RStr<'_>) {
-        self.shared
-            .panics
-            .lock()
-            .push(format!("thread {thread} at {location}: {message}"));
+        self.shared.panics.lock().push(format!("thread {thread} at {location}: {message}"));
     }
     fn state_dir(&self) -> RString {
         let _ = std::fs::create_dir_all(&self.state_dir);
@@ -244,10 +241,7 @@ impl<C: Collector> Harness<C> {
 
     /// Like [`create`](Self::create) with a state directory that outlives the harness (to
     /// test that a plugin resumes from its persisted state).
-    pub fn create_with_state_dir(
-        config_json: &str,
-        state_dir: PathBuf,
-    ) -> Result<Self, PluginError> {
+    pub fn create_with_state_dir(config_json: &str, state_dir: PathBuf) -> Result<Self, PluginError> {
         let json = with_defaults::<C>(config_json)?;
         let shared = Arc::new(Shared::default());
         let host = HostHandle::new(TestHost {
@@ -274,8 +268,7 @@ impl<C: Collector> Harness<C> {
 
     /// Starts the collector.
     pub fn start(&mut self) -> Result<(), PluginError> {
-        self.collector
-            .start(EventSink::new(TestSink(Arc::clone(&self.shared))))
+        self.collector.start(EventSink::new(TestSink(Arc::clone(&self.shared))))
     }
 
     /// Stops the collector; fails if `stop` takes longer than `deadline`.
@@ -306,10 +299,7 @@ impl<C: Collector> Harness<C> {
 
     /// The metric `name`'s value, if reported.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics()
-            .into_iter()
-            .find(|m| m.name.as_str() == name)
-            .map(|m| m.value)
+        self.metrics().into_iter().find(|m| m.name.as_str() == name).map(|m| m.value)
     }
 
     /// Every event captured so far.
@@ -328,20 +318,11 @@ impl<C: Collector> Harness<C> {
     }
 
     /// Waits until `done(events)` holds or `timeout` passed; returns all events.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut done: impl FnMut(&[Captured]) -> bool,
-    ) -> Vec<Captured> {
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[Captured]) -> bool) -> Vec<Captured> {
         let deadline = Instant::now() + timeout;
         let mut events = self.shared.events.lock();
         while !done(&events) {
-            if self
-                .shared
-                .arrived
-                .wait_until(&mut events, deadline)
-                .timed_out()
-            {
+            if self.shared.arrived.wait_until(&mut events, deadline).timed_out() {
                 break;
             }
         }
@@ -368,21 +349,15 @@ impl<C: Collector> Harness<C> {
 
 /// Fills schema defaults into `config_json`, rejecting fields the schema does not declare.
 pub fn with_defaults<C: Collector>(config_json: &str) -> Result<String, PluginError> {
-    let value: serde_json::Value = serde_json::from_str(if config_json.trim().is_empty() {
-        "{}"
-    } else {
-        config_json
-    })
-    .map_err(|e| PluginError::config(format!("test config is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(if config_json.trim().is_empty() { "{}" } else { config_json })
+        .map_err(|e| PluginError::config(format!("test config is not JSON: {e}")))?;
     let serde_json::Value::Object(mut map) = value else {
         return Err(PluginError::config("test config must be a JSON object"));
     };
     let fields = C::INFO.config;
     for key in map.keys() {
         if !fields.iter().any(|f| f.name.as_str() == key) {
-            return Err(PluginError::config(format!(
-                "unknown field `{key}` (not in the plugin's schema)"
-            )));
+            return Err(PluginError::config(format!("unknown field `{key}` (not in the plugin's schema)")));
         }
     }
     for f in fields.iter() {
