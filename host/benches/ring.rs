@@ -72,7 +72,7 @@ fn ours_throughput(producers: usize, secs: f64) -> Run {
             events += n as u64;
             out.clear();
             if n == 0 {
-                c.wait(200, Duration::from_millis(1));
+                c.wait(Duration::from_micros(20), Duration::from_millis(1));
             }
         }
     }
@@ -187,7 +187,7 @@ fn ours_latency(producers: usize, rate: u64, batch: usize, secs: f64) -> Run {
     while Instant::now() < deadline {
         let n = c.pop_batch(&mut out, 1024);
         if n == 0 {
-            c.wait(2_000, Duration::from_millis(1));
+            c.wait(Duration::from_micros(30), Duration::from_millis(1));
             continue;
         }
         let now = stamp(epoch);

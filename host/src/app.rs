@@ -121,6 +121,12 @@ pub fn run(args: RunArgs, matches: ArgMatches) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> anyhow::Result<()> {
+    // Handlers first: a SIGHUP during startup must not kill the process.
+    let mut sigterm =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let host = host_name();
     let c = loaded.config.clone();
     tracing::info!(
@@ -207,11 +213,6 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
         "tapio-collector ready"
     );
 
-    let mut sigterm =
-        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    let mut sighup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }

@@ -72,7 +72,11 @@ impl PluginError {
 
 impl std::fmt::Display for PluginError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} error: {}", self.kind.as_str(), self.message)
+        match self.kind {
+            // The message already says "panicked in <call>: ...".
+            ErrorKind::Panicked => f.write_str(&self.message),
+            kind => write!(f, "{} error: {}", kind.as_str(), self.message),
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //!   an operator should deploy).
 //! - `run [-- ARGS]`: install the plugins (release), build the host and run it on
 //!   `packaging/config/dev.yaml`.
-//! - `test`: every test: the workspace (unit, integration, plugin tests), then the ring's loom
-//!   models.
+//! - `test`: everything CI checks: formatting, clippy, the committed BPF objects, every test
+//!   of the workspace (unit, integration, plugin tests), then the ring's loom models.
 //! - `bench`: the ring and end-to-end benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -21,13 +21,20 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("install-plugins") => {
             let debug = args.iter().any(|a| a == "--debug");
-            let dir = flag_value(&args, "--dir").map(PathBuf::from).unwrap_or_else(|| root.join("plugins.d"));
+            let dir = flag_value(&args, "--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("plugins.d"));
             install_plugins(!debug, &dir)
         }
         Some("run") => {
             install_plugins(true, &root.join("plugins.d"))?;
             cargo(&["build", "--release", "-p", "tapio-collector"])?;
-            let extra: Vec<&str> = args.iter().skip(1).skip_while(|a| *a == "--").map(String::as_str).collect();
+            let extra: Vec<&str> = args
+                .iter()
+                .skip(1)
+                .skip_while(|a| *a == "--")
+                .map(String::as_str)
+                .collect();
             let binary = target_dir().join("release/tapio-collector");
             let status = Command::new(&binary)
                 .args(["--config", "packaging/config/dev.yaml"])
@@ -40,13 +47,33 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => {
+            cargo(&["fmt", "--all", "--", "--check"])?;
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
+            if root.join("bpf-objects/Makefile").exists() {
+                run("make", &["-C", "bpf-objects", "check"])?;
+            }
+            // Plugin libraries first: host tests load the real .so files.
             cargo(&["build", "--workspace"])?;
             cargo(&["test", "--workspace", "--no-fail-fast"])?;
             loom()
         }
         Some("loom") => loom(),
         Some("bench") => {
-            cargo(&["build", "--release", "-p", "tapio-plugin-loadgen", "-p", "tapio-plugin-example"])?;
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "tapio-plugin-loadgen",
+                "-p",
+                "tapio-plugin-example",
+            ])?;
             cargo(&["bench", "-p", "tapio-collector"])
         }
         _ => {
@@ -57,11 +84,17 @@ fn main() -> Result<()> {
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 /// The cargo target directory (honours CARGO_TARGET_DIR).
@@ -74,9 +107,24 @@ fn target_dir() -> PathBuf {
 fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("+ cargo {}", args.join(" "));
-    let status = Command::new(cargo).args(args).status().context("cannot run cargo")?;
+    let status = Command::new(cargo)
+        .args(args)
+        .status()
+        .context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("+ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed with {status}", args.join(" "));
     }
     Ok(())
 }
@@ -100,7 +148,10 @@ fn installable_plugins() -> Result<Vec<(String, String)>> {
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()?;
     if !out.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut plugins = Vec::new();
@@ -113,7 +164,11 @@ fn installable_plugins() -> Result<Vec<(String, String)>> {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|t| t["crate_types"].as_array().is_some_and(|c| c.iter().any(|c| c == "cdylib")))
+            .find(|t| {
+                t["crate_types"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c == "cdylib"))
+            })
             .and_then(|t| t["name"].as_str())
             .map(|n| n.replace('-', "_"));
         if let Some(lib) = lib {

@@ -1,18 +1,23 @@
-//! The shared ring of tapio-collector: one bounded, lock-free, multi-producer single-consumer queue that every
-//! plugin thread writes into and the pipeline drains in batches.
+//! The shared ring of tapio-collector: one bounded, lock-free, multi-producer
+//! single-consumer queue that every plugin thread writes into and the pipeline drains in
+//! batches.
 //!
-//! Why hand-written: producers reserve a whole batch with one CAS on `tail` and the consumer
-//! frees a whole batch with one store of `head`, where a general MPMC queue
-//! (crossbeam's `ArrayQueue`) pays two CAS loops per event. the host's `benches/ring.rs` measures
-//! both carrying the host's `Event`; the numbers are in the README.
+//! Why hand-written: a producer reserves a whole batch with one CAS on `tail` and publishes
+//! it with one store; the consumer frees what it read with one store of `head`. A general
+//! MPMC queue (crossbeam's `ArrayQueue`) pays a CAS and a stamp store per event on each
+//! side, and its consumer polls the very cache lines producers are writing. The host's
+//! `benches/ring.rs` measures both carrying the host's `Event`; numbers are in the README.
 //!
 //! Protocol (positions grow forever; slot = position & mask):
 //! - a producer loads `tail` and the consumer-published `head`; `head + capacity - tail`
-//!   slots are free; it CASes `tail` forward by `k <= free`, writes the `k` values, and
-//!   publishes each slot by storing `position + 1` into the slot's `published` word
-//!   (Release). A producer that unwinds while filling publishes the rest as tombstones.
-//! - the consumer reads slots in order while `published == position + 1` (Acquire), moves
-//!   the values out, then stores the new `head` (Release), which frees those slots.
+//!   slots are free; it CASes `tail` forward by `k <= free` (a batch), writes the values,
+//!   then publishes the batch at its FIRST slot: `meta = (k << 32) | written` (Relaxed) and
+//!   `published = position + 1` (Release). Batches tile the position space, so the consumer
+//!   always knows where the next batch head is. A producer that unwinds while filling
+//!   publishes `written < k`; the unwritten slots are skipped.
+//! - the consumer loads `published` of the next batch head (Acquire); when it equals
+//!   `position + 1` it takes the batch's values, then stores the new `head` (Release), which
+//!   frees those slots.
 //! - an idle consumer sets `sleeping` and parks; a producer that publishes while `sleeping`
 //!   is set unparks it (SeqCst fences on both sides, so no wakeup is lost).
 //!
@@ -34,12 +39,12 @@ use sync::{
     current, fence, park_timeout, AtomicBool, AtomicU64, Mutex, Ordering, Thread, UnsafeCell,
 };
 
-/// Marks a published slot whose producer unwound before writing it: skip, don't read.
-const TOMBSTONE: u64 = 1 << 63;
-
 struct Shared<T> {
     values: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    /// At a batch's first slot: the batch's first position + 1, once published.
     published: Box<[AtomicU64]>,
+    /// At a batch's first slot: `(reserved << 32) | written`.
+    meta: Box<[AtomicU64]>,
     mask: u64,
     capacity: u64,
     tail: CachePadded<AtomicU64>,
@@ -56,10 +61,12 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 
 /// Creates a ring holding at least `capacity` values (rounded up to a power of two, >= 2).
 pub fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
-    let capacity = capacity.max(2).next_power_of_two();
+    // Batch lengths are stored in 32 bits.
+    let capacity = capacity.clamp(2, 1 << 31).next_power_of_two();
     let shared = Arc::new(Shared {
         values: new_slots(capacity),
         published: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+        meta: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
         mask: capacity as u64 - 1,
         capacity: capacity as u64,
         tail: CachePadded::new(AtomicU64::new(0)),
@@ -71,7 +78,12 @@ pub fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         Producer {
             shared: Arc::clone(&shared),
         },
-        Consumer { shared, head: 0 },
+        Consumer {
+            shared,
+            head: 0,
+            batch_end: 0,
+            written_end: 0,
+        },
     )
 }
 
@@ -148,17 +160,17 @@ impl<T: Send> Producer<T> {
         };
         let mut guard = PublishGuard {
             shared: s,
-            next: start,
-            end: start + count,
+            start,
+            reserved: count,
+            written: 0,
         };
         for i in 0..count {
             let value = fill(i as usize);
             let pos = start + i;
             // SAFETY: slot `pos` was reserved by the CAS above and is free (pos < head +
-            // capacity); no one else touches it until it is published.
+            // capacity); no one else touches it until the batch is published.
             s.values[(pos & s.mask) as usize].with_mut(|slot| unsafe { (*slot).write(value) });
-            s.published[(pos & s.mask) as usize].store(pos + 1, Ordering::Release);
-            guard.next = pos + 1;
+            guard.written = i + 1;
         }
         drop(guard);
         self.wake_consumer();
@@ -190,27 +202,33 @@ impl<T: Send> Producer<T> {
     }
 }
 
-/// Publishes reserved-but-unfilled slots as tombstones if `fill` unwinds, so the consumer
-/// never waits forever on a slot nobody will write.
+/// Publishes the batch when dropped, also when `fill` unwinds: then only the values written
+/// so far are marked readable and the consumer skips the rest, instead of waiting forever.
 struct PublishGuard<'a, T> {
     shared: &'a Shared<T>,
-    next: u64,
-    end: u64,
+    start: u64,
+    reserved: u64,
+    written: u64,
 }
 
 impl<T> Drop for PublishGuard<'_, T> {
     fn drop(&mut self) {
-        for pos in self.next..self.end {
-            self.shared.published[(pos & self.shared.mask) as usize]
-                .store((pos + 1) | TOMBSTONE, Ordering::Release);
-        }
+        let s = self.shared;
+        let idx = (self.start & s.mask) as usize;
+        s.meta[idx].store((self.reserved << 32) | self.written, Ordering::Relaxed);
+        s.published[idx].store(self.start + 1, Ordering::Release);
     }
 }
 
 /// The consuming side: exactly one, owned by the pipeline thread.
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
+    /// Next position to read.
     head: u64,
+    /// End of the batch being read (positions below it are published).
+    batch_end: u64,
+    /// End of the written part of that batch (positions from here to `batch_end` are skipped).
+    written_end: u64,
 }
 
 impl<T: Send> Consumer<T> {
@@ -221,48 +239,76 @@ impl<T: Send> Consumer<T> {
         }
     }
 
+    /// Learns the next batch if it is published; `false` when nothing is.
+    fn next_batch(&mut self) -> bool {
+        let s = &*self.shared;
+        let idx = (self.head & s.mask) as usize;
+        if s.published[idx].load(Ordering::Acquire) != self.head + 1 {
+            return false;
+        }
+        let meta = s.meta[idx].load(Ordering::Relaxed);
+        self.batch_end = self.head + (meta >> 32);
+        self.written_end = self.head + (meta & 0xffff_ffff);
+        true
+    }
+
     /// Moves up to `max` published values, in order, onto `out`; returns how many.
     pub fn pop_batch(&mut self, out: &mut Vec<T>, max: usize) -> usize {
-        let s = &*self.shared;
         let mut taken = 0;
-        let mut pos = self.head;
+        let start = self.head;
         while taken < max {
-            let idx = (pos & s.mask) as usize;
-            let published = s.published[idx].load(Ordering::Acquire);
-            if published & !TOMBSTONE != pos + 1 {
+            if self.head == self.batch_end && !self.next_batch() {
                 break;
             }
-            if published & TOMBSTONE == 0 {
-                // SAFETY: published for `pos` (Acquire pairs with the producer's Release), and
-                // the slot stays ours until we store the new head below.
-                let value = s.values[idx].with_mut(|slot| unsafe { (*slot).assume_init_read() });
-                out.push(value);
-                taken += 1;
+            let s = &*self.shared;
+            let readable = self
+                .written_end
+                .saturating_sub(self.head)
+                .min((max - taken) as u64);
+            for _ in 0..readable {
+                let idx = (self.head & s.mask) as usize;
+                // SAFETY: published (the Acquire in `next_batch` pairs with the producer's
+                // Release), and the slot stays ours until we store the new head below.
+                out.push(s.values[idx].with_mut(|slot| unsafe { (*slot).assume_init_read() }));
+                self.head += 1;
             }
-            pos += 1;
+            taken += readable as usize;
+            if self.head >= self.written_end {
+                // Skip what an unwinding producer reserved but never wrote.
+                self.head = self.batch_end;
+            }
         }
-        if pos != self.head {
-            self.head = pos;
-            s.head.store(pos, Ordering::Release);
+        if self.head != start {
+            self.shared.head.store(self.head, Ordering::Release);
         }
         taken
     }
 
-    /// Whether the next slot is published (something to pop).
+    /// Whether something is published and not yet popped.
     pub fn has_data(&self) -> bool {
+        if self.head < self.batch_end {
+            return true;
+        }
         let s = &*self.shared;
-        let published = s.published[(self.head & s.mask) as usize].load(Ordering::Acquire);
-        published & !TOMBSTONE == self.head + 1
+        s.published[(self.head & s.mask) as usize].load(Ordering::Acquire) == self.head + 1
     }
 
-    /// Waits until a producer publishes or `timeout` passes: spins `spin` times first (cheap
-    /// wakeups under load), then parks.
-    pub fn wait(&mut self, spin: u32, timeout: Duration) {
-        for _ in 0..spin {
-            if self.has_data() {
-                return;
+    /// Waits until a producer publishes or `timeout` passes: spins for up to `spin` first
+    /// (cheap wakeups under steady load), then parks.
+    pub fn wait(&mut self, spin: Duration, timeout: Duration) {
+        if !spin.is_zero() {
+            let started = std::time::Instant::now();
+            loop {
+                for _ in 0..32 {
+                    if self.has_data() {
+                        return;
+                    }
+                    std::hint::spin_loop();
+                }
+                if started.elapsed() >= spin {
+                    break;
+                }
             }
-            std::hint::spin_loop();
         }
         let s = &*self.shared;
         if let Ok(mut guard) = s.consumer.lock() {
@@ -296,23 +342,27 @@ impl<T: Send> Consumer<T> {
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
-        // Drop values still queued. Producers may still hold the ring, but with the consumer
-        // gone nothing reads it again; only values published up to now are dropped here.
+        // Drop the values still queued. Producers may still hold the ring, but with the
+        // consumer gone nothing reads it again; only values published up to now are dropped.
         let s = &*self.shared;
-        let mut pos = self.head;
         loop {
-            let idx = (pos & s.mask) as usize;
-            let published = s.published[idx].load(Ordering::Acquire);
-            if published & !TOMBSTONE != pos + 1 {
-                break;
+            if self.head == self.batch_end {
+                let idx = (self.head & s.mask) as usize;
+                if s.published[idx].load(Ordering::Acquire) != self.head + 1 {
+                    break;
+                }
+                let meta = s.meta[idx].load(Ordering::Relaxed);
+                self.batch_end = self.head + (meta >> 32);
+                self.written_end = self.head + (meta & 0xffff_ffff);
             }
-            if published & TOMBSTONE == 0 {
+            while self.head < self.written_end {
+                let idx = (self.head & s.mask) as usize;
                 // SAFETY: as in `pop_batch`.
                 s.values[idx].with_mut(|slot| unsafe { (*slot).assume_init_drop() });
+                self.head += 1;
             }
-            pos += 1;
+            self.head = self.batch_end;
         }
-        self.head = pos;
-        s.head.store(pos, Ordering::Release);
+        s.head.store(self.head, Ordering::Release);
     }
 }

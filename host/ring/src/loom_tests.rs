@@ -36,7 +36,7 @@ fn no_value_and_no_wakeup_is_lost() {
         let mut out = Vec::new();
         while out.len() < 4 {
             if c.pop_batch(&mut out, 4) == 0 {
-                c.wait(0, Duration::from_secs(1));
+                c.wait(Duration::ZERO, Duration::from_secs(1));
             }
         }
         for h in handles {
@@ -73,5 +73,28 @@ fn drops_are_counted_exactly() {
         }
         c.pop_batch(&mut out, 4);
         assert_eq!(out.len() + dropped.load(O::SeqCst), 4);
+    });
+}
+
+/// The consumer takes one value at a time out of two-value batches while the producer wraps
+/// around the ring: values stay in order and nothing is lost or read twice.
+#[test]
+fn partial_batches_and_wrap_around() {
+    model(|| {
+        let (p, mut c) = ring::<u8>(2);
+        let producer = thread::spawn(move || {
+            let first = p.push_with(2, |i| i as u8);
+            let second = p.push_with(2, |i| 2 + i as u8);
+            (first, second)
+        });
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            c.pop_batch(&mut out, 1);
+        }
+        let (first, second) = producer.join().unwrap();
+        while c.pop_batch(&mut out, 1) == 1 {}
+        let mut expected: Vec<u8> = (0..first as u8).collect();
+        expected.extend((0..second as u8).map(|i| 2 + i));
+        assert_eq!(out, expected);
     });
 }

@@ -119,7 +119,7 @@ fn overload_counts_every_drop_exactly() {
                 break;
             }
             finished = producers.iter().all(|h| h.is_finished());
-            c.wait(100, Duration::from_millis(1));
+            c.wait(Duration::from_micros(20), Duration::from_millis(1));
             continue;
         }
         for &(id, seq) in &out {
@@ -150,7 +150,7 @@ fn a_parked_consumer_is_woken_by_a_push() {
         let started = std::time::Instant::now();
         let mut out = Vec::new();
         while c.pop_batch(&mut out, 8) == 0 {
-            c.wait(0, Duration::from_secs(30));
+            c.wait(Duration::ZERO, Duration::from_secs(30));
         }
         (out, started.elapsed())
     });

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use compact_str::CompactString;
 
 use crate::event::{Event, EventId, TraceContext};
@@ -58,7 +60,7 @@ pub struct Enricher {
     seq: u64,
     window_ns: u64,
     max_entities: usize,
-    windows: HashMap<EntityKey, Window>,
+    windows: HashMap<EntityKey, Window, RandomState>,
     rng: fastrand::Rng,
 }
 
@@ -81,7 +83,7 @@ impl Enricher {
             seq: 0,
             window_ns: window.as_nanos() as u64,
             max_entities: max_entities.max(1),
-            windows: HashMap::new(),
+            windows: HashMap::default(),
             rng,
         }
     }

@@ -476,12 +476,14 @@ impl PluginManager {
             Arc::clone(&stats),
             self.settings.full_policy,
         );
+        // Reset the stats before `start`: a panic on a thread the plugin spawns during
+        // `start` must stay recorded.
+        stats.set_running(&library.descriptor.version);
         match instance.start(
             EventSink::new(HostSink(Arc::clone(&sink))),
             self.settings.start_timeout,
         ) {
             Ok(()) => {
-                stats.set_running(&library.descriptor.version);
                 let slot = self.slots.entry(path.to_owned()).or_default();
                 slot.library = Some(Arc::clone(library));
                 slot.running = Some(Running {
@@ -497,6 +499,7 @@ impl PluginManager {
             }
             Err(e) => {
                 sink.close();
+                stats.set_stopped();
                 let timed_out = matches!(e, CallError::Timeout { .. });
                 if timed_out {
                     self.abandoned += 1;

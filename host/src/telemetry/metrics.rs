@@ -7,6 +7,7 @@
 //! open correlation groups.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
@@ -31,6 +32,9 @@ impl std::fmt::Debug for ObserverDebug {
 }
 
 type Labels = Vec<(Cow<'static, str>, Cow<'static, str>)>;
+
+/// A plugin-specific metric family: help, kind and samples.
+type CustomFamily = (String, MetricKind, Vec<(Labels, f64)>);
 
 fn plugin_label(name: &'static str) -> Labels {
     vec![(Cow::Borrowed("plugin"), Cow::Borrowed(name))]
@@ -175,10 +179,7 @@ impl Collector for HostCollector {
         )?;
 
         // Plugin-specific metrics, grouped into families by name.
-        let mut custom: std::collections::BTreeMap<
-            String,
-            (String, MetricKind, Vec<(Labels, f64)>),
-        > = Default::default();
+        let mut custom: BTreeMap<String, CustomFamily> = Default::default();
         for (name, snapshot) in &plugins {
             for m in &snapshot.custom {
                 let mut base = sanitize(&m.name);

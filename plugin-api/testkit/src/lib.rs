@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tapio_plugin_api::{
-    AttrValue, RSlice, RStr, RString, Collector, Config, EmitOutcome, Event, EventSink, EventSinkApi, Health, HostApi, HostHandle, LogLevel,
-    Metric, PluginError, Severity,
+    AttrValue, Collector, Config, EmitOutcome, Event, EventSink, EventSinkApi, Health, HostApi,
+    HostHandle, LogLevel, Metric, PluginError, RSlice, RStr, RString, Severity, TraceContext,
 };
 
 /// An owned copy of an emitted event, easy to assert on.
@@ -48,6 +48,8 @@ pub struct Captured {
     pub attributes: BTreeMap<String, Value>,
     /// Whether the plugin set a trace context.
     pub has_trace: bool,
+    /// The trace context the plugin set, if any.
+    pub trace: Option<TraceContext>,
 }
 
 /// An owned attribute value.
@@ -111,6 +113,7 @@ impl Captured {
                 })
                 .collect(),
             has_trace: e.trace.is_some(),
+            trace: e.trace.into_option(),
         }
     }
 
@@ -170,7 +173,10 @@ impl HostApi for TestHost {
         LogLevel::Debug
     }
     fn report_panic(&self, thread: RStr<'_>, message: RStr<'_>, location: RStr<'_>) {
-        self.shared.panics.lock().push(format!("thread {thread} at {location}: {message}"));
+        self.shared
+            .panics
+            .lock()
+            .push(format!("thread {thread} at {location}: {message}"));
     }
     fn state_dir(&self) -> RString {
         let _ = std::fs::create_dir_all(&self.state_dir);
@@ -241,7 +247,10 @@ impl<C: Collector> Harness<C> {
 
     /// Like [`create`](Self::create) with a state directory that outlives the harness (to
     /// test that a plugin resumes from its persisted state).
-    pub fn create_with_state_dir(config_json: &str, state_dir: PathBuf) -> Result<Self, PluginError> {
+    pub fn create_with_state_dir(
+        config_json: &str,
+        state_dir: PathBuf,
+    ) -> Result<Self, PluginError> {
         let json = with_defaults::<C>(config_json)?;
         let shared = Arc::new(Shared::default());
         let host = HostHandle::new(TestHost {
@@ -268,7 +277,8 @@ impl<C: Collector> Harness<C> {
 
     /// Starts the collector.
     pub fn start(&mut self) -> Result<(), PluginError> {
-        self.collector.start(EventSink::new(TestSink(Arc::clone(&self.shared))))
+        self.collector
+            .start(EventSink::new(TestSink(Arc::clone(&self.shared))))
     }
 
     /// Stops the collector; fails if `stop` takes longer than `deadline`.
@@ -299,7 +309,10 @@ impl<C: Collector> Harness<C> {
 
     /// The metric `name`'s value, if reported.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics().into_iter().find(|m| m.name.as_str() == name).map(|m| m.value)
+        self.metrics()
+            .into_iter()
+            .find(|m| m.name.as_str() == name)
+            .map(|m| m.value)
     }
 
     /// Every event captured so far.
@@ -318,11 +331,20 @@ impl<C: Collector> Harness<C> {
     }
 
     /// Waits until `done(events)` holds or `timeout` passed; returns all events.
-    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[Captured]) -> bool) -> Vec<Captured> {
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Captured]) -> bool,
+    ) -> Vec<Captured> {
         let deadline = Instant::now() + timeout;
         let mut events = self.shared.events.lock();
         while !done(&events) {
-            if self.shared.arrived.wait_until(&mut events, deadline).timed_out() {
+            if self
+                .shared
+                .arrived
+                .wait_until(&mut events, deadline)
+                .timed_out()
+            {
                 break;
             }
         }
@@ -349,15 +371,21 @@ impl<C: Collector> Harness<C> {
 
 /// Fills schema defaults into `config_json`, rejecting fields the schema does not declare.
 pub fn with_defaults<C: Collector>(config_json: &str) -> Result<String, PluginError> {
-    let value: serde_json::Value = serde_json::from_str(if config_json.trim().is_empty() { "{}" } else { config_json })
-        .map_err(|e| PluginError::config(format!("test config is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(if config_json.trim().is_empty() {
+        "{}"
+    } else {
+        config_json
+    })
+    .map_err(|e| PluginError::config(format!("test config is not JSON: {e}")))?;
     let serde_json::Value::Object(mut map) = value else {
         return Err(PluginError::config("test config must be a JSON object"));
     };
     let fields = C::INFO.config;
     for key in map.keys() {
         if !fields.iter().any(|f| f.name.as_str() == key) {
-            return Err(PluginError::config(format!("unknown field `{key}` (not in the plugin's schema)")));
+            return Err(PluginError::config(format!(
+                "unknown field `{key}` (not in the plugin's schema)"
+            )));
         }
     }
     for f in fields.iter() {

@@ -37,25 +37,42 @@ pub fn check<C: Collector>(config_json: &str, run_for: Duration) -> Result<Vec<C
     let _ = harness.health();
     let _ = harness.metrics();
     if t.elapsed() > Duration::from_millis(100) {
-        problems.push(format!("health + metrics took {:?} (must be quick)", t.elapsed()));
+        problems.push(format!(
+            "health + metrics took {:?} (must be quick)",
+            t.elapsed()
+        ));
     }
     if let Err(e) = harness.stop() {
         problems.push(format!("stop: {e}"));
     }
     let events = harness.events();
-    let declared: Vec<&str> = C::INFO.event_types.iter().map(|t| t.name.as_str()).collect();
+    let declared: Vec<&str> = C::INFO
+        .event_types
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     let now = tapio_plugin_api::now_unix_nanos();
-    let window_start = now.saturating_sub((started.elapsed() + Duration::from_secs(600)).as_nanos() as u64);
+    let window_start =
+        now.saturating_sub((started.elapsed() + Duration::from_secs(600)).as_nanos() as u64);
     for e in &events {
         if !declared.contains(&e.event_type.as_str()) {
-            problems.push(format!("event type {:?} is not declared in INFO.event_types", e.event_type));
+            problems.push(format!(
+                "event type {:?} is not declared in INFO.event_types",
+                e.event_type
+            ));
         }
         if e.timestamp_ns < window_start || e.timestamp_ns > now + 60_000_000_000 {
-            problems.push(format!("event {:?} has a timestamp far from now: {}", e.event_type, e.timestamp_ns));
+            problems.push(format!(
+                "event {:?} has a timestamp far from now: {}",
+                e.event_type, e.timestamp_ns
+            ));
         }
         for key in e.attributes.keys() {
             if key.is_empty() || key.contains(' ') {
-                problems.push(format!("event {:?} has a bad attribute key {key:?}", e.event_type));
+                problems.push(format!(
+                    "event {:?} has a bad attribute key {key:?}",
+                    e.event_type
+                ));
             }
         }
     }
@@ -72,8 +89,14 @@ pub fn descriptor_problems<C: Collector>() -> Vec<String> {
     let info = C::INFO;
     let mut problems = Vec::new();
     let name = info.name.as_str();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
-        problems.push(format!("name {name:?} must be lowercase letters, digits, '-' or '_'"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        problems.push(format!(
+            "name {name:?} must be lowercase letters, digits, '-' or '_'"
+        ));
     }
     if info.description.is_empty() {
         problems.push("description is empty".to_owned());
@@ -83,7 +106,10 @@ pub fn descriptor_problems<C: Collector>() -> Vec<String> {
     }
     for t in info.event_types.iter() {
         if !t.name.contains('.') || t.description.is_empty() {
-            problems.push(format!("event type {:?} must be dotted and documented", t.name.as_str()));
+            problems.push(format!(
+                "event type {:?} must be dotted and documented",
+                t.name.as_str()
+            ));
         }
     }
     for f in info.config.iter() {
@@ -97,16 +123,22 @@ pub fn descriptor_problems<C: Collector>() -> Vec<String> {
             (FieldKind::UInt, ConfigDefault::UInt(_)) => true,
             (FieldKind::Float, ConfigDefault::Float(_)) => true,
             (FieldKind::String, ConfigDefault::Str(s)) => {
-                f.choices.is_empty() || f.choices.iter().any(|c| *c == s)
+                f.choices.is_empty() || f.choices.contains(&s)
             }
-            (FieldKind::Duration, ConfigDefault::Str(s)) => tapio_plugin_api::config::parse_duration(s.as_str()).is_ok(),
+            (FieldKind::Duration, ConfigDefault::Str(s)) => {
+                tapio_plugin_api::config::parse_duration(s.as_str()).is_ok()
+            }
             (FieldKind::StringList, ConfigDefault::StrList(items)) => {
                 f.choices.is_empty() || items.iter().all(|i| f.choices.iter().any(|c| c == i))
             }
             _ => false,
         };
         if !ok {
-            problems.push(format!("config field {:?}: default does not match kind {}", f.name.as_str(), f.kind.as_str()));
+            problems.push(format!(
+                "config field {:?}: default does not match kind {}",
+                f.name.as_str(),
+                f.kind.as_str()
+            ));
         }
     }
     problems

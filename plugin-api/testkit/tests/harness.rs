@@ -6,8 +6,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tapio_plugin_api::{
-    Attribute, Collector, Config, ConfigField, Event, EventSink, EventTypeInfo, HostHandle, Metric, PluginError,
-    PluginInfo, Severity,
+    Attribute, Collector, Config, ConfigField, Event, EventSink, EventTypeInfo, HostHandle, Metric,
+    PluginError, PluginInfo, Severity,
 };
 use tapio_plugin_testkit::{spec, Harness};
 
@@ -43,14 +43,22 @@ impl Collector for Counter {
                     return;
                 }
                 let attrs = [Attribute::uint("test.step", i)];
-                sink.emit_one(Event::new("test.count", Severity::Info).with_pid(1).with_attributes(&attrs));
+                sink.emit_one(
+                    Event::new("test.count", Severity::Info)
+                        .with_pid(1)
+                        .with_attributes(&attrs),
+                );
             }
         }));
         Ok(())
     }
 
     fn metrics(&self) -> Vec<Metric> {
-        vec![Metric::counter("steps_total", "Steps.", self.settings.count)]
+        vec![Metric::counter(
+            "steps_total",
+            "Steps.",
+            self.settings.count,
+        )]
     }
 
     fn stop(&mut self) -> Result<(), PluginError> {

@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tapio_plugin_api::{
-    config::duration, export_plugin, Attribute, Collector, Config, ConfigField, Event, EventSink, EventTypeInfo,
-    Health, HostHandle, PluginError, PluginInfo, RStr, Severity,
+    config::duration, export_plugin, Attribute, Collector, Config, ConfigField, Event, EventSink,
+    EventTypeInfo, Health, HostHandle, PluginError, PluginInfo, RStr, Severity,
 };
 
 const MODES: [RStr<'static>; 9] = [
@@ -42,7 +42,10 @@ impl Collector for Faulty {
     const INFO: PluginInfo = PluginInfo::new("faulty", "TEST FIXTURE that misbehaves on purpose")
         .disabled_by_default()
         .tags(&[RStr::from_str("test-fixture")])
-        .event_types(&[EventTypeInfo::new("faulty.tick", "Emitted every interval while the fixture behaves")])
+        .event_types(&[EventTypeInfo::new(
+            "faulty.tick",
+            "Emitted every interval while the fixture behaves",
+        )])
         .config(&[
             ConfigField::string("mode", "none", "How to misbehave.").choices(&MODES),
             ConfigField::duration("interval", "100ms", "Time between ticks."),
@@ -51,7 +54,11 @@ impl Collector for Faulty {
     fn create(_host: HostHandle, config: Config<'_>) -> Result<Self, PluginError> {
         let settings: Settings = config.parse()?;
         match settings.mode.as_str() {
-            "reject_config" => return Err(PluginError::config("mode reject_config: this config is refused on purpose")),
+            "reject_config" => {
+                return Err(PluginError::config(
+                    "mode reject_config: this config is refused on purpose",
+                ))
+            }
             "panic_in_create" => panic!("faulty: panic in create, on purpose"),
             _ => {}
         }
@@ -69,7 +76,9 @@ impl Collector for Faulty {
                 std::thread::park();
             },
             "panic_in_thread" => {
-                self.threads.push(std::thread::spawn(|| panic!("faulty: panic on a helper thread, on purpose")));
+                self.threads.push(std::thread::spawn(|| {
+                    panic!("faulty: panic on a helper thread, on purpose")
+                }));
             }
             _ => {}
         }

@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tapio_plugin_api::{
-    export_plugin, now_unix_nanos, Attribute, Collector, Config, ConfigField, Event, EventSink, EventTypeInfo,
-    HostHandle, Metric, PluginError, PluginInfo, RStr, Severity,
+    export_plugin, now_unix_nanos, Attribute, Collector, Config, ConfigField, Event, EventSink,
+    EventTypeInfo, HostHandle, Metric, PluginError, PluginInfo, RStr, Severity,
 };
 
 #[derive(serde::Deserialize, Clone)]
@@ -37,23 +37,43 @@ struct Loadgen {
 }
 
 impl Collector for Loadgen {
-    const INFO: PluginInfo = PluginInfo::new("loadgen", "SYNTHETIC load generator for benchmarks and tests")
-        .tags(&[RStr::from_str("synthetic")])
-        .disabled_by_default()
-        .event_types(&[EventTypeInfo::new("loadgen.synthetic", "A synthetic event; describes nothing real")])
-        .config(&[
-            ConfigField::uint("rate", 1000, "Events per second per thread; 0 = as fast as the ring takes them."),
-            ConfigField::uint("batch_size", 64, "Events per emit call."),
-            ConfigField::uint("threads", 1, "Emitting threads."),
-            ConfigField::uint("attributes", 4, "Attributes per event (two counters plus text ones)."),
-            ConfigField::uint("string_len", 16, "Length of each text attribute value."),
-            ConfigField::uint("max_events", 0, "Events per thread before it stops; 0 = unlimited."),
-        ]);
+    const INFO: PluginInfo = PluginInfo::new(
+        "loadgen",
+        "SYNTHETIC load generator for benchmarks and tests",
+    )
+    .tags(&[RStr::from_str("synthetic")])
+    .disabled_by_default()
+    .event_types(&[EventTypeInfo::new(
+        "loadgen.synthetic",
+        "A synthetic event; describes nothing real",
+    )])
+    .config(&[
+        ConfigField::uint(
+            "rate",
+            1000,
+            "Events per second per thread; 0 = as fast as the ring takes them.",
+        ),
+        ConfigField::uint("batch_size", 64, "Events per emit call."),
+        ConfigField::uint("threads", 1, "Emitting threads."),
+        ConfigField::uint(
+            "attributes",
+            4,
+            "Attributes per event (two counters plus text ones).",
+        ),
+        ConfigField::uint("string_len", 16, "Length of each text attribute value."),
+        ConfigField::uint(
+            "max_events",
+            0,
+            "Events per thread before it stops; 0 = unlimited.",
+        ),
+    ]);
 
     fn create(_host: HostHandle, config: Config<'_>) -> Result<Self, PluginError> {
         let settings: Settings = config.parse()?;
         if settings.batch_size == 0 || settings.threads == 0 {
-            return Err(PluginError::config("batch_size and threads must be at least 1"));
+            return Err(PluginError::config(
+                "batch_size and threads must be at least 1",
+            ));
         }
         Ok(Loadgen {
             settings,
@@ -79,9 +99,21 @@ impl Collector for Loadgen {
     fn metrics(&self) -> Vec<Metric> {
         let c = &self.counters;
         vec![
-            Metric::counter("generated_events_total", "Synthetic events generated.", c.generated.load(Ordering::Relaxed)),
-            Metric::counter("accepted_events_total", "Synthetic events the host accepted.", c.accepted.load(Ordering::Relaxed)),
-            Metric::counter("refused_events_total", "Synthetic events the host refused.", c.dropped.load(Ordering::Relaxed)),
+            Metric::counter(
+                "generated_events_total",
+                "Synthetic events generated.",
+                c.generated.load(Ordering::Relaxed),
+            ),
+            Metric::counter(
+                "accepted_events_total",
+                "Synthetic events the host accepted.",
+                c.accepted.load(Ordering::Relaxed),
+            ),
+            Metric::counter(
+                "refused_events_total",
+                "Synthetic events the host refused.",
+                c.dropped.load(Ordering::Relaxed),
+            ),
         ]
     }
 
@@ -96,13 +128,20 @@ impl Collector for Loadgen {
 
 fn generate(thread: u64, s: &Settings, sink: &EventSink, stop: &AtomicBool, counters: &Counters) {
     let text = "x".repeat(s.string_len as usize);
-    let extra_keys: Vec<String> = (2..s.attributes.max(2)).map(|i| format!("loadgen.text.{i}")).collect();
+    let extra_keys: Vec<String> = (2..s.attributes.max(2))
+        .map(|i| format!("loadgen.text.{i}"))
+        .collect();
     let batch = s.batch_size as usize;
+    let pid = std::process::id();
     let started = Instant::now();
     let mut seq = 0u64;
     let mut attrs: Vec<Attribute<'_>> = Vec::with_capacity(batch * s.attributes.max(2) as usize);
     while !stop.load(Ordering::Relaxed) && (s.max_events == 0 || seq < s.max_events) {
-        let n = if s.max_events == 0 { batch } else { batch.min((s.max_events - seq) as usize) };
+        let n = if s.max_events == 0 {
+            batch
+        } else {
+            batch.min((s.max_events - seq) as usize)
+        };
         let now = now_unix_nanos();
         attrs.clear();
         for i in 0..n as u64 {
@@ -116,15 +155,19 @@ fn generate(thread: u64, s: &Settings, sink: &EventSink, stop: &AtomicBool, coun
         let events: Vec<Event<'_>> = (0..n)
             .map(|i| {
                 Event::at(now, "loadgen.synthetic", Severity::Info)
-                    .with_pid(std::process::id())
+                    .with_pid(pid)
                     .with_attributes(&attrs[i * per..(i + 1) * per])
             })
             .collect();
         // The host counts refused events as dropped; with `pipeline.on_full: wait` it waits
         // for room first, which is how a zero-loss run applies backpressure.
         let outcome = sink.emit(&events);
-        counters.accepted.fetch_add(u64::from(outcome.accepted), Ordering::Relaxed);
-        counters.dropped.fetch_add(u64::from(outcome.dropped), Ordering::Relaxed);
+        counters
+            .accepted
+            .fetch_add(u64::from(outcome.accepted), Ordering::Relaxed);
+        counters
+            .dropped
+            .fetch_add(u64::from(outcome.dropped), Ordering::Relaxed);
         counters.generated.fetch_add(n as u64, Ordering::Relaxed);
         seq += n as u64;
         if s.rate > 0 {

@@ -1,0 +1,10 @@
+//! Integration tests of the host: a real `tapio-collector` process loading real plugin
+//! libraries from a temporary plugins directory.
+
+mod cli;
+mod lifecycle;
+mod load;
+mod packaging;
+mod refusals;
+mod reload_churn;
+mod support;
