@@ -9,6 +9,10 @@ use tapio_plugin_testkit::{spec, Captured, Harness, Value};
 use crate::apiserver::ApiServer;
 use crate::fixtures::{self, POD_NAME, POD_UID};
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn populated() -> ApiServer {
     let server = ApiServer::start();
     server.apply("deployments", fixtures::deployment());
@@ -81,7 +85,13 @@ fn lists_watches_resumes_and_relists() {
     assert_eq!(pod.attr("k8s.pod.ready"), Some(&Value::Bool(false)));
     assert_eq!(pod.attr("k8s.watch.initial"), Some(&Value::Bool(true)));
     let deploy = wait_event(&h, "deployment", |e| e.event_type == "k8s.deployment.added");
-    assert!(deploy.has_trace, "annotated with tapio.io/trace-id");
+    let deploy_trace = deploy.trace.expect("annotated with tapio.io/trace-id");
+    assert_eq!(hex(&deploy_trace.trace_id), fixtures::TRACE_ID);
+    assert_eq!(
+        hex(&deploy_trace.span_id),
+        "1a2b3c4d5e6f4a7b",
+        "from the Deployment's uid"
+    );
     assert_eq!(deploy.int("k8s.replicas.desired"), Some(2));
     let rs = wait_event(&h, "replicaset", |e| e.event_type == "k8s.replicaset.added");
     assert_eq!(rs.str("k8s.deployment.name"), Some("web"));
@@ -120,10 +130,16 @@ fn lists_watches_resumes_and_relists() {
     let modified = wait_event(&h, "pod modified", |e| e.event_type == "k8s.pod.modified");
     assert_eq!(modified.str("k8s.pod.phase"), Some("Running"));
     assert_eq!(modified.attr("k8s.pod.ready"), Some(&Value::Bool(true)));
-    assert!(
-        modified.has_trace,
-        "inherited from ReplicaSet -> Deployment"
+    let pod_trace = modified
+        .trace
+        .expect("inherited from ReplicaSet -> Deployment");
+    assert_eq!(hex(&pod_trace.trace_id), fixtures::TRACE_ID);
+    assert_eq!(
+        hex(&pod_trace.span_id),
+        "5e6f7a8b1c2d4e3f",
+        "the pod's own span"
     );
+    assert_eq!(pod_trace.parent_span_id, deploy_trace.span_id);
     assert_eq!(modified.attr("k8s.watch.initial"), None);
 
     // BOOKMARK, then the server ends the watches: they resume from the bookmark, no relist.
@@ -198,7 +214,7 @@ fn lists_watches_resumes_and_relists() {
     assert_eq!(ev.int("k8s.event.count"), Some(4));
     assert_eq!(ev.str("k8s.pod.name"), Some(POD_NAME));
     assert_eq!(ev.str("k8s.node.name"), Some("node-1"));
-    assert!(ev.has_trace, "the involved pod's trace");
+    assert_eq!(ev.trace, Some(pod_trace), "the involved pod's trace");
     server.delete("pods", "shop", "web-7d4b9c6f5-q8w7e");
     let deleted = wait_event(&h, "pod deleted", |e| e.event_type == "k8s.pod.deleted");
     assert_eq!(
