@@ -43,14 +43,43 @@ fn contention_on_one_cpu_gives_run_queue_latency_and_neighbours() {
             "noisy_neighbor_share":0.3,"noisy_neighbor_min_wait":"1ms"}}"#,
         std::process::id()
     );
-    let mut h = Harness::<CpuStarvation>::create(&config).unwrap();
-    h.start().unwrap();
-    wait_healthy(&h);
-    let hogs = workload::busy_threads_on_one_cpu(3, Duration::from_millis(1200));
-    std::thread::sleep(Duration::from_millis(300));
-    h.stop().unwrap();
-    let events = h.events();
-    let tids: HashSet<u32> = hogs.iter().map(|t| t.tid).collect();
+    // Other processes of the machine may take the pinned CPU too; a run in which none of
+    // the hogs saw another hog as its main neighbour is repeated (at most 3 runs).
+    let (hogs, events, tids) = (0..3)
+        .map(|_| {
+            let mut h = Harness::<CpuStarvation>::create(&config).unwrap();
+            h.start().unwrap();
+            wait_healthy(&h);
+            let hogs = workload::busy_threads_on_one_cpu(4, Duration::from_millis(1200));
+            std::thread::sleep(Duration::from_millis(300));
+            h.stop().unwrap();
+            let events = h.events();
+            let tids: HashSet<u32> = hogs.iter().map(|t| t.tid).collect();
+            (hogs, events, tids)
+        })
+        .find_map(|(hogs, events, tids)| {
+            let hog_saw_hog = events.iter().any(|e| {
+                e.event_type == "resource.noisy_neighbor"
+                    && e.tid.is_some_and(|t| tids.contains(&t))
+                    && e.int("resource.neighbor.thread.id")
+                        .is_some_and(|nb| tids.contains(&(nb as u32)) && Some(nb as u32) != e.tid)
+            });
+            if !hog_saw_hog {
+                for e in events
+                    .iter()
+                    .filter(|e| e.event_type == "resource.noisy_neighbor")
+                {
+                    eprintln!(
+                        "run without a hog neighbour: tid {:?} neighbour {:?} {:?} (hogs {tids:?})",
+                        e.tid,
+                        e.int("resource.neighbor.thread.id"),
+                        e.str("resource.neighbor.thread.name")
+                    );
+                }
+            }
+            hog_saw_hog.then_some((hogs, events, tids))
+        })
+        .expect("in 3 runs, no hog reported another hog as its noisy neighbour");
 
     for hog in &hogs {
         let delays: Vec<_> = events
