@@ -37,6 +37,14 @@ pub fn busy_threads_on_one_cpu(n: usize, duration: Duration) -> Vec<Hog> {
                     pin_to(cpu);
                     // SAFETY: no preconditions.
                     let tid = unsafe { libc::gettid() } as u32;
+                    // Round-robin real-time class (we are root): a compiler or any other
+                    // normal task of the machine cannot preempt the hogs, so while a hog
+                    // waits it is another hog that runs (they take turns every RR slice).
+                    // The kernel still gives normal tasks their share through RT throttling.
+                    let param = libc::sched_param { sched_priority: 1 };
+                    // SAFETY: plain syscall on the calling thread (0 = self).
+                    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+                    assert_eq!(rc, 0, "SCHED_RR: {}", std::io::Error::last_os_error());
                     tx.send(Hog { name, tid }).unwrap();
                     let mut x = 0u64;
                     while start.elapsed() < duration {
