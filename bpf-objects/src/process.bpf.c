@@ -50,7 +50,7 @@ struct cred___proc {
 	 (1u << 29) | (1u << 30) | (1u << 31))
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(sched_process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct process_exec *r = tapio_reserve(sizeof(*r), PROCESS_KIND_EXEC);
 	unsigned long arg_start, arg_end, total;
@@ -85,7 +85,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *task, pid_t old_pid, struct
 }
 
 SEC("tp_btf/signal_generate")
-int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task,
+int BPF_PROG(process_signal, int sig, struct kernel_siginfo *info, struct task_struct *task,
 	     int group, int result)
 {
 	struct process_fatal fatal_info = {};
@@ -149,7 +149,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 }
 
 SEC("tp_btf/mark_victim")
-int BPF_PROG(mark_victim, struct task_struct *task)
+int BPF_PROG(process_oom, struct task_struct *task)
 {
 	struct process_fatal *known, mark = {};
 	struct process_oom *r;
@@ -193,7 +193,7 @@ int BPF_PROG(mark_victim, struct task_struct *task)
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(sched_process_exit, struct task_struct *task)
+int BPF_PROG(process_exit, struct task_struct *task)
 {
 	struct process_fatal *known;
 	struct process_exit *r;

@@ -2,7 +2,8 @@
 /*
  * syscall_errors.bpf.c: failed system calls, aggregated in the kernel.
  *
- * One program on raw_tp/sys_exit. A failure (-4095 <= ret < 0) whose errno has a class in
+ * One program on tp_btf/sys_exit (the raw sys_exit tracepoint with typed arguments: the
+ * saved registers are read with direct loads instead of probe-read helper calls). A failure (-4095 <= ret < 0) whose errno has a class in
  * `errno_class` (set by the loader from the allow-list) is counted in the `agg` hash under
  * (tgid, syscall, errno, generation). Only the first failure of an aggregate does real work:
  * it passes the per-class rate limit (`rate_limit`: new aggregates per second; failures of
@@ -90,8 +91,8 @@ static __always_inline bool rate_ok(u32 cls, u64 now)
 	return s->count <= limit;
 }
 
-SEC("raw_tp/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(syscall_errors, struct pt_regs *regs, long ret)
 {
 	struct syserr_key key = {};
 	struct syserr_value *v;
@@ -111,9 +112,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 
 	key.pid = tapio_current_tgid();
-	nr = BPF_CORE_READ(regs, orig_ax);
+	nr = regs->orig_ax; /* typed (BTF) pointer: direct loads, no probe-read helper */
 	key.nr = nr;
-	if (BPF_CORE_READ(regs, cs) == USER32_CS)
+	if (regs->cs == USER32_CS)
 		key.nr |= SYSERR_COMPAT;
 	key.err = err;
 	gen = bpf_map_lookup_elem(&ctl, &zero);
@@ -122,7 +123,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	v = bpf_map_lookup_elem(&agg, &key);
 	if (v) {
 		__sync_fetch_and_add(&v->count, 1);
-		v->last_ts_ns = bpf_ktime_get_boot_ns();
 		return 0;
 	}
 
@@ -141,7 +141,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	v->count = 1;
 	v->first_ts_ns = now;
-	v->last_ts_ns = now;
 	v->cgroup_id = bpf_get_current_cgroup_id();
 	v->tid = (u32)bpf_get_current_pid_tgid();
 	v->severity = cls;
@@ -150,9 +149,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!(key.nr & SYSERR_COMPAT) && nr < SYSERR_SYSCALL_SLOTS) {
 		arg = path_arg[nr];
 		if (arg == 1)
-			ptr = BPF_CORE_READ(regs, di);
+			ptr = regs->di;
 		else if (arg == 2)
-			ptr = BPF_CORE_READ(regs, si);
+			ptr = regs->si;
 		if (ptr && bpf_probe_read_user_str(v->path, sizeof(v->path), (void *)ptr) < 0)
 			v->path[0] = 0;
 	}

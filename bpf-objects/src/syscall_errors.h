@@ -24,18 +24,18 @@ TAPIO_ASSERT_SIZE(struct syserr_key, 16);
 /* Value of the `agg` hash. */
 struct syserr_value {
 	u64 count;       /* failures (atomic adds) */
-	u64 first_ts_ns; /* CLOCK_BOOTTIME of the first failure */
-	u64 last_ts_ns;  /* of the latest failure (racy between CPUs, informational) */
+	u64 first_ts_ns; /* CLOCK_BOOTTIME of the first failure (no timestamp per failure:
+			  * the hot path stays one lookup and one atomic add) */
 	u64 cgroup_id;   /* v2 cgroup of the first failing thread */
 	u32 tid;         /* first failing thread */
 	u32 severity;    /* errno class (1 critical, 2 error, 3 warning) */
 	char comm[TASK_COMM_LEN];
 	char path[SYSERR_PATH_LEN]; /* file syscalls: path argument of the first failure */
 };
-TAPIO_ASSERT_SIZE(struct syserr_value, 312);
-TAPIO_ASSERT_OFFSET(struct syserr_value, tid, 32);
-TAPIO_ASSERT_OFFSET(struct syserr_value, comm, 40);
-TAPIO_ASSERT_OFFSET(struct syserr_value, path, 56);
+TAPIO_ASSERT_SIZE(struct syserr_value, 304);
+TAPIO_ASSERT_OFFSET(struct syserr_value, tid, 24);
+TAPIO_ASSERT_OFFSET(struct syserr_value, comm, 32);
+TAPIO_ASSERT_OFFSET(struct syserr_value, path, 48);
 
 /* Value of the `rate` array (one per class): a one-second window of new aggregates. */
 struct syserr_rate {

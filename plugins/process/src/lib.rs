@@ -26,12 +26,13 @@ use handler::{Counters, Handler};
 pub static OBJECT: &[u8] =
     tapio_ebpf_support::include_bpf_object!("../../../bpf-objects/obj/process.bpf.o");
 
-/// The BPF programs, in attach order (also their tracepoints).
-pub const PROGRAMS: &[&str] = &[
-    "sched_process_exec",
-    "signal_generate",
-    "mark_victim",
-    "sched_process_exit",
+/// The BPF programs (function names, distinct in their first 15 characters, the kernel's
+/// program name) and their `tp_btf` tracepoints, in attach order.
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("process_exec", "sched_process_exec"),
+    ("process_signal", "signal_generate"),
+    ("process_oom", "mark_victim"),
+    ("process_exit", "sched_process_exit"),
 ];
 
 /// The collector's config.
@@ -76,8 +77,8 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
             "fatal_window_ns",
             settings.fatal_signal_window.as_nanos() as u64,
         );
-    for name in PROGRAMS {
-        spec = spec.program(ProgramSpec::new(name, Attach::BtfTracepoint(name)));
+    for (name, tracepoint) in PROGRAMS {
+        spec = spec.program(ProgramSpec::new(name, Attach::BtfTracepoint(tracepoint)));
     }
     spec
 }

@@ -34,7 +34,6 @@ pub fn aggregate_event(a: &Aggregate, to_unix: impl Fn(u64) -> u64) -> OwnedEven
     .str("error.type", errno_name)
     .uint("syscall.error.count", a.count)
     .uint("syscall.error.first_timestamp", to_unix(a.first_boot_ns))
-    .uint("syscall.error.last_timestamp", to_unix(a.last_boot_ns))
     .str("syscall.error.severity_class", a.class.as_str());
     if a.cgroup_id != 0 {
         e = e.cgroup_id(a.cgroup_id);
@@ -68,7 +67,6 @@ mod tests {
             class: Class::Critical,
             count: 42,
             first_boot_ns: 100,
-            last_boot_ns: 200,
             path: "/data/f".into(),
         };
         let e = aggregate_event(&a, |t| t + 1000);

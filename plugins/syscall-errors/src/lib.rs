@@ -1,4 +1,4 @@
-//! syscall-errors: failed system calls from `raw_tp/sys_exit`, for an errno allow-list,
+//! syscall-errors: failed system calls from the raw `sys_exit` tracepoint (`tp_btf`), for an errno allow-list,
 //! aggregated in the kernel per (process, syscall, errno) with a per-severity rate limit on
 //! new aggregates; syscall names resolved (x86-64, i386) and the path of file syscalls.
 //! See README.md.
@@ -30,6 +30,9 @@ use handler::{Counters, Handler};
 /// The compiled BPF object (`bpf-objects/src/syscall_errors.bpf.c`).
 pub static OBJECT: &[u8] =
     tapio_ebpf_support::include_bpf_object!("../../../bpf-objects/obj/syscall_errors.bpf.o");
+
+/// The BPF program (on `tp_btf/sys_exit`, the raw sys_exit tracepoint).
+pub const PROGRAM: &str = "syscall_errors";
 
 /// The collector's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,10 +101,7 @@ const TICK: Duration = Duration::from_millis(20);
 /// The BPF object for `settings` and its resolved allow-list.
 pub fn object_spec(settings: &Settings, allowed: &[u32]) -> ObjectSpec {
     let mut spec = ObjectSpec::new("syscall-errors", OBJECT)
-        .program(ProgramSpec::new(
-            "sys_exit",
-            Attach::RawTracepoint("sys_exit"),
-        ))
+        .program(ProgramSpec::new(PROGRAM, Attach::BtfTracepoint("sys_exit")))
         .global("errno_class", errno::class_table(allowed))
         .global("path_arg", syscalls::path_arg_table())
         .global("rate_limit", settings.rate_limits())

@@ -31,8 +31,6 @@ pub struct RawValue {
     pub count: u64,
     /// First failure (CLOCK_BOOTTIME ns).
     pub first_ts_ns: u64,
-    /// Latest failure.
-    pub last_ts_ns: u64,
     /// v2 cgroup.
     pub cgroup_id: u64,
     /// First failing thread.
@@ -44,10 +42,10 @@ pub struct RawValue {
     /// Path argument of the first failure.
     pub path: [u8; 256],
 }
-const _: () = assert!(size_of::<RawValue>() == 312);
-const _: () = assert!(std::mem::offset_of!(RawValue, tid) == 32);
-const _: () = assert!(std::mem::offset_of!(RawValue, comm) == 40);
-const _: () = assert!(std::mem::offset_of!(RawValue, path) == 56);
+const _: () = assert!(size_of::<RawValue>() == 304);
+const _: () = assert!(std::mem::offset_of!(RawValue, tid) == 24);
+const _: () = assert!(std::mem::offset_of!(RawValue, comm) == 32);
+const _: () = assert!(std::mem::offset_of!(RawValue, path) == 48);
 // SAFETY: repr(C), integers and byte arrays only, no padding; layout asserted above.
 unsafe impl tapio_ebpf_support::aya::Pod for RawValue {}
 
@@ -70,10 +68,8 @@ pub struct Aggregate {
     pub class: Class,
     /// Failures in the interval.
     pub count: u64,
-    /// First and latest failure (CLOCK_BOOTTIME ns).
+    /// First failure (CLOCK_BOOTTIME ns).
     pub first_boot_ns: u64,
-    /// Latest failure.
-    pub last_boot_ns: u64,
     /// Path argument of the first failure (file syscalls; empty otherwise).
     pub path: String,
 }
@@ -91,7 +87,6 @@ impl Aggregate {
             class: Class::from_raw(value.severity).unwrap_or_else(|| Class::of(key.err)),
             count: value.count,
             first_boot_ns: value.first_ts_ns,
-            last_boot_ns: value.last_ts_ns.max(value.first_ts_ns),
             path: c_str(&value.path).into_owned(),
         }
     }
@@ -106,7 +101,6 @@ mod tests {
         let mut value = RawValue {
             count: 7,
             first_ts_ns: 10,
-            last_ts_ns: 5,
             cgroup_id: 3,
             tid: 12,
             severity: 0,
@@ -128,6 +122,6 @@ mod tests {
             (a.count, a.path.as_str(), a.comm.as_str()),
             (7, "/x/y", "cat")
         );
-        assert_eq!(a.last_boot_ns, 10, "never before the first failure");
+        assert_eq!(a.first_boot_ns, 10);
     }
 }
