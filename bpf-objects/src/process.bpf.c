@@ -59,17 +59,17 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	if (!r)
 		return 0;
 	r->cgroup_id = bpf_get_current_cgroup_id();
-	r->pid = BPF_CORE_READ(task, tgid);
-	r->tid = BPF_CORE_READ(task, pid);
-	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	r->pid = task->tgid;
+	r->tid = task->pid;
+	r->ppid = task->real_parent->tgid;
 	r->uid = (u32)bpf_get_current_uid_gid();
 	r->old_pid = old_pid;
 	r->_pad = 0;
-	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
-	if (bpf_probe_read_kernel_str(r->filename, sizeof(r->filename), BPF_CORE_READ(bprm, filename)) < 0)
+	bpf_get_current_comm(&r->comm, sizeof(r->comm)); /* current is the exec'ing task */
+	if (bpf_probe_read_kernel_str(r->filename, sizeof(r->filename), bprm->filename) < 0)
 		r->filename[0] = 0;
-	arg_start = BPF_CORE_READ(task, mm, arg_start);
-	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	arg_start = task->mm->arg_start;
+	arg_end = task->mm->arg_end;
 	total = arg_end > arg_start ? arg_end - arg_start : 0;
 	len = total > PROCESS_ARGS_LEN ? PROCESS_ARGS_LEN : total;
 	r->args_total = total > 0xffffffff ? 0xffffffff : total;
@@ -107,7 +107,7 @@ int BPF_PROG(process_signal, int sig, struct kernel_siginfo *info, struct task_s
 	}
 	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
 	if ((unsigned long)info > 4096)
-		code = BPF_CORE_READ(info, si_code);
+		code = info->si_code;
 	else if ((unsigned long)info == 1)
 		code = 0x80; /* SI_KERNEL */
 
@@ -119,7 +119,7 @@ int BPF_PROG(process_signal, int sig, struct kernel_siginfo *info, struct task_s
 	fatal_info.oom = 0;
 	bpf_get_current_comm(&fatal_info.sender_comm, sizeof(fatal_info.sender_comm));
 	{
-		u32 target = BPF_CORE_READ(task, tgid);
+		u32 target = task->tgid;
 		struct process_fatal *old = bpf_map_lookup_elem(&fatal, &target);
 
 		/* A pending OOM mark survives the SIGKILL that carries it out. */
@@ -133,11 +133,11 @@ int BPF_PROG(process_signal, int sig, struct kernel_siginfo *info, struct task_s
 	if (!r)
 		return 0;
 	r->sender_cgroup_id = bpf_get_current_cgroup_id();
-	r->target_cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	r->target_cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	r->sender_pid = pid_tgid >> 32;
 	r->sender_tid = (u32)pid_tgid;
-	r->target_pid = BPF_CORE_READ(task, tgid);
-	r->target_tid = BPF_CORE_READ(task, pid);
+	r->target_pid = task->tgid;
+	r->target_tid = task->pid;
 	r->signal = sig;
 	r->code = code;
 	r->result = result;
@@ -199,20 +199,21 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	struct process_exit *r;
 	u32 tgid;
 
-	/* Only the last thread: the process is gone when its live thread count reaches 0. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	/* Only the last thread: the process is gone when its live thread count reaches 0.
+	 * (tp_btf arguments are typed: fields are read with direct loads, not helpers.) */
+	if (task->signal->live.counter != 0)
 		return 0;
-	tgid = BPF_CORE_READ(task, tgid);
+	tgid = task->tgid;
 	r = tapio_reserve(sizeof(*r), PROCESS_KIND_EXIT);
 	if (!r) {
 		bpf_map_delete_elem(&fatal, &tgid);
 		return 0;
 	}
 	r->cgroup_id = bpf_get_current_cgroup_id();
-	r->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	r->start_boot_ns = task->group_leader->start_boottime;
 	r->pid = tgid;
-	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	r->exit_code = BPF_CORE_READ(task, exit_code);
+	r->ppid = task->real_parent->tgid;
+	r->exit_code = task->exit_code;
 	r->flags = 0;
 	r->killer_ts_ns = 0;
 	r->killer_pid = 0;
@@ -220,7 +221,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	r->killer_code = 0;
 	r->_pad = 0;
 	__builtin_memset(r->killer_comm, 0, sizeof(r->killer_comm));
-	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
+	bpf_get_current_comm(&r->comm, sizeof(r->comm)); /* current is the exiting task */
 	known = bpf_map_lookup_elem(&fatal, &tgid);
 	if (known) {
 		if (r->hdr.ts_boot_ns - known->ts_boot_ns < fatal_window_ns) {
