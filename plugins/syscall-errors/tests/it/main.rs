@@ -95,8 +95,9 @@ fn failed_openat_aggregate_matches_bpftrace() {
     );
     let oracle = Bpftrace::start(&script, Duration::from_secs(20)).unwrap();
     // A report interval longer than the test: the final drain at stop reports everything,
-    // so each process's failures form exactly one aggregate.
-    let mut h = started(r#"{"errnos":["ENOENT"],"report_interval":"60s"}"#);
+    // so each process's failures form exactly one aggregate. No rate limit: the machine's
+    // other processes must not use up the budget of the marked ones.
+    let mut h = started(r#"{"errnos":["ENOENT"],"report_interval":"60s","rate_limit_warning":0}"#);
     let paths = missing_paths(&marker, N);
     let pids: Vec<u32> = (0..RUNS).map(|_| run(&marker, &paths)).collect();
     std::thread::sleep(Duration::from_millis(100));
@@ -141,7 +142,7 @@ fn errno_allow_list_is_respected() {
     if !bpf_ready("errno_allow_list_is_respected") {
         return;
     }
-    let mut h = started(r#"{"report_interval":"60s"}"#);
+    let mut h = started(r#"{"report_interval":"60s","rate_limit_warning":0}"#);
     let marker = MarkedBinary::copy_of("/bin/bash").unwrap();
     let port = free_port();
     let script = format!(
@@ -177,7 +178,8 @@ fn aggregates_are_reported_each_interval() {
     if !bpf_ready("aggregates_are_reported_each_interval") {
         return;
     }
-    let mut h = started(r#"{"errnos":["ENOENT"],"report_interval":"200ms"}"#);
+    let mut h =
+        started(r#"{"errnos":["ENOENT"],"report_interval":"200ms","rate_limit_warning":0}"#);
     let marker = MarkedBinary::copy_of("/bin/cat").unwrap();
     let pid = run(&marker, &missing_paths(&marker, 3));
     let events = h.wait_until(Duration::from_secs(5), |events| {
@@ -255,7 +257,9 @@ fn full_aggregate_map_is_counted() {
         marker.name()
     );
     let oracle = Bpftrace::start(&script, Duration::from_secs(20)).unwrap();
-    let mut h = started(r#"{"errnos":["ENOENT"],"report_interval":"60s","max_aggregates":16}"#);
+    let mut h = started(
+        r#"{"errnos":["ENOENT"],"report_interval":"60s","max_aggregates":16,"rate_limit_warning":0}"#,
+    );
     let paths = missing_paths(&marker, 1);
     for _ in 0..40 {
         run(&marker, &paths);
