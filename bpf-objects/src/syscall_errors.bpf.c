@@ -7,7 +7,7 @@
  * `errno_class` (set by the loader from the allow-list) is counted in the `agg` hash under
  * (tgid, syscall, errno, generation). Only the first failure of an aggregate does real work:
  * it passes the per-class rate limit (`rate_limit`: new aggregates per second; failures of
- * rate-limited new aggregates are counted in `suppressed` and tapio_stats[SPARE2]), records
+ * rate-limited new aggregates are counted in `counts` and tapio_stats[SPARE2]), records
  * comm, cgroup, thread and, for file syscalls (`path_arg`), the path argument. Every later
  * failure is one atomic add. Nothing goes through the ring: user space flips the generation
  * in `ctl` each report interval and drains the aggregates of older generations (no program
@@ -51,13 +51,15 @@ struct {
 	__type(value, struct syserr_rate);
 } rate SEC(".maps");
 
-/* Failures not counted in an aggregate because the class's rate limit was reached. */
+/* counts[0]: every allow-listed failure seen; counts[class]: failures not counted in an
+ * aggregate because the class's rate limit was reached. After the final drain:
+ * counts[0] == reported + sum(counts[1..3]) + tapio_stats[SPARE] (map full), exactly. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SYSERR_CLASSES);
 	__type(key, u32);
 	__type(value, u64);
-} suppressed SEC(".maps");
+} counts SEC(".maps");
 
 /* Scratch for building a new aggregate (too large for comfort on the 512-byte stack). */
 struct {
@@ -99,8 +101,8 @@ int BPF_PROG(syscall_errors, struct pt_regs *regs, long ret)
 	u32 err, cls, zero = 0, *gen;
 	unsigned long nr, ptr = 0;
 	u8 arg = 0;
+	u64 now, *n;
 	long rc;
-	u64 now;
 
 	if (ret >= 0 || ret < -4095)
 		return 0;
@@ -110,6 +112,9 @@ int BPF_PROG(syscall_errors, struct pt_regs *regs, long ret)
 	cls = errno_class[err];
 	if (cls == 0)
 		return 0;
+	n = bpf_map_lookup_elem(&counts, &zero);
+	if (n)
+		*n += 1; /* per-CPU slot */
 
 	key.pid = tapio_current_tgid();
 	nr = regs->orig_ax; /* typed (BTF) pointer: direct loads, no probe-read helper */
@@ -128,8 +133,7 @@ int BPF_PROG(syscall_errors, struct pt_regs *regs, long ret)
 
 	now = bpf_ktime_get_boot_ns();
 	if (!rate_ok(cls, now)) {
-		u64 *n = bpf_map_lookup_elem(&suppressed, &cls);
-
+		n = bpf_map_lookup_elem(&counts, &cls);
 		if (n)
 			*n += 1;
 		tapio_stat_add(TAPIO_STAT_SPARE2, 1);

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 /// A running bpftrace; killed if dropped before [`Bpftrace::finish`].
@@ -17,6 +20,9 @@ pub struct Bpftrace {
     child: Child,
     /// `None` once READY was seen, then the rest of stdout at exit.
     lines: Receiver<Option<String>>,
+    /// Everything bpftrace wrote to stderr so far (drained by a thread, so bpftrace never
+    /// blocks on a full pipe).
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Bpftrace {
@@ -30,6 +36,19 @@ impl Bpftrace {
             .spawn()
             .map_err(|e| format!("cannot start bpftrace: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut pipe) = child.stderr.take() {
+            let stderr = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    stderr.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -47,19 +66,19 @@ impl Bpftrace {
             }
             let _ = tx.send(Some(rest));
         });
-        let mut oracle = Bpftrace { child, lines: rx };
+        let mut oracle = Bpftrace {
+            child,
+            lines: rx,
+            stderr,
+        };
         match oracle.lines.recv_timeout(timeout) {
             Ok(None) => Ok(oracle),
             outcome => {
                 let _ = oracle.child.kill();
                 let _ = oracle.child.wait();
-                let mut stderr = String::new();
-                if let Some(mut err) = oracle.child.stderr.take() {
-                    let _ = err.read_to_string(&mut stderr);
-                }
                 Err(format!(
                     "bpftrace did not print READY ({outcome:?}): {}",
-                    stderr.trim()
+                    oracle.stderr.lock().trim()
                 ))
             }
         }
@@ -73,11 +92,26 @@ impl Bpftrace {
     /// Interrupts bpftrace (SIGINT: it prints its maps and exits) and returns the maps:
     /// `@name` -> value, `@name[key]` -> value.
     pub fn finish(mut self) -> Result<BTreeMap<String, i64>, String> {
-        // SAFETY: plain syscall on our child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let out = match self.lines.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(out)) => out,
-            other => return Err(format!("bpftrace did not exit: {other:?}")),
+        // On a loaded machine bpftrace can miss or be slow to act on one SIGINT: repeat it.
+        let mut out = None;
+        for _ in 0..4 {
+            // SAFETY: plain syscall on our child.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+            match self.lines.recv_timeout(Duration::from_secs(15)) {
+                Ok(Some(text)) => {
+                    out = Some(text);
+                    break;
+                }
+                Ok(None) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(e) => return Err(format!("bpftrace output lost: {e}")),
+            }
+        }
+        let Some(out) = out else {
+            return Err(format!(
+                "bpftrace did not exit within 60 s of SIGINT: {}",
+                self.stderr.lock().trim()
+            ));
         };
         let _ = self.child.wait();
         Ok(parse_maps(&out))

@@ -13,7 +13,6 @@ use tapio_ebpf_support::{EbpfError, RecordHandler};
 use tapio_event_buffer::EventBuffer;
 use tapio_plugin_api::EventSink;
 
-use crate::errno::Class;
 use crate::events::aggregate_event;
 use crate::record::{Aggregate, RawKey, RawValue};
 
@@ -25,14 +24,15 @@ pub(crate) struct Counters {
     pub(crate) aggregates: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) map_errors: AtomicU64,
-    /// Failures not aggregated because of the rate limit, per class (index = class).
-    pub(crate) suppressed: [AtomicU64; 4],
+    /// The kernel's `counts`: [0] = allow-listed failures seen, [class] = failures not
+    /// aggregated because of the rate limit.
+    pub(crate) kernel_counts: [AtomicU64; 4],
 }
 
 struct Maps {
     agg: BpfHashMap<MapData, RawKey, RawValue>,
     ctl: Array<MapData, u32>,
-    suppressed: PerCpuArray<MapData, u64>,
+    counts: PerCpuArray<MapData, u64>,
 }
 
 pub(crate) struct Handler {
@@ -109,11 +109,10 @@ impl Handler {
                 self.counters.map_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
-        for class in Class::ALL {
-            let index = class as u32;
-            if let Ok(values) = maps.suppressed.get(&index, 0) {
+        for index in 0..4u32 {
+            if let Ok(values) = maps.counts.get(&index, 0) {
                 let total: u64 = values.iter().copied().sum();
-                self.counters.suppressed[index as usize].store(total, Ordering::Relaxed);
+                self.counters.kernel_counts[index as usize].store(total, Ordering::Relaxed);
             }
         }
         let outcome = self.buffer.emit(&self.sink);
@@ -130,7 +129,7 @@ impl RecordHandler for Handler {
         let mut maps = Maps {
             agg: take(ebpf, "agg")?,
             ctl: take(ebpf, "ctl")?,
-            suppressed: take(ebpf, "suppressed")?,
+            counts: take(ebpf, "counts")?,
         };
         self.gen = 0;
         maps.ctl.set(0, self.gen, 0).map_err(|e| EbpfError::Map {

@@ -234,6 +234,13 @@ impl Collector for SyscallErrors {
             .map(Runtime::metrics)
             .unwrap_or_default();
         metrics.push(Metric::counter(
+            "failures_seen_total",
+            "Allow-listed failed syscalls the kernel saw (updated at each drain): equals \
+             failures_reported_total + rate_limited_total + aggregate_map_full_total once \
+             drained.",
+            load(&c.kernel_counts[0]),
+        ));
+        metrics.push(Metric::counter(
             "aggregates_reported_total",
             "kernel.syscall.error events built (one per aggregate and interval).",
             load(&c.aggregates),
@@ -273,7 +280,7 @@ impl Collector for SyscallErrors {
             metrics.push(Metric::counter(
                 name,
                 help,
-                load(&c.suppressed[class as usize]),
+                load(&c.kernel_counts[class as usize]),
             ));
         }
         metrics

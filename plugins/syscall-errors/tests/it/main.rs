@@ -67,6 +67,23 @@ fn missing_paths(marker: &MarkedBinary, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// After stop, every allow-listed failure the kernel saw is accounted for exactly: in a
+/// reported aggregate, rate limited, or lost to a full map.
+fn assert_accounted(h: &Harness<SyscallErrors>) {
+    let metric = |name: &str| h.metric(name).unwrap() as u64;
+    let seen = metric("failures_seen_total");
+    let reported = metric("failures_reported_total");
+    let limited = metric("rate_limited_total");
+    let full = metric("aggregate_map_full_total");
+    assert!(seen > 0);
+    assert_eq!(
+        seen,
+        reported + limited + full,
+        "seen {seen} != reported {reported} + rate limited {limited} + map full {full}"
+    );
+    assert_eq!(h.metric("map_errors_total"), Some(0.0));
+}
+
 #[test]
 fn collector_contract() {
     let _serial = serial();
@@ -132,6 +149,7 @@ fn failed_openat_aggregate_matches_bpftrace() {
         })
         .collect();
     assert_eq!(by_call(&ours), theirs, "ours vs bpftrace");
+    assert_accounted(&h);
     assert_eq!(theirs.get(&(openat, 2)), Some(&((N * RUNS) as i128)));
 }
 
@@ -235,6 +253,7 @@ fn rate_limit_caps_new_aggregates() {
         "only the warning class was limited"
     );
     assert!(pids.len() == 20);
+    assert_accounted(&h);
     // Whatever was reported is exact: one openat failure per process.
     for e in of_comm(&events, marker.name()) {
         assert_eq!(e.int("syscall.error.count"), Some(1), "{e:?}");
@@ -286,6 +305,7 @@ fn full_aggregate_map_is_counted() {
         "{} aggregates in a 16-entry map",
         events.len()
     );
+    assert_accounted(&h);
 }
 
 #[test]
