@@ -2,14 +2,19 @@
 # Installs what the process and syscall-errors collectors' tests and benchmarks need beyond
 # .ci/deps/ebpf-more.sh: bpftrace (the independent oracle the tests compare exec and
 # failed-syscall counts with, and the baseline of the kernel-side cost benchmarks),
-# util-linux (setpriv: the unprivileged run) and coreutils (the workloads). Idempotent:
+# python3 (a real NULL-dereference segfault and abort(3) in the death-reason test), procps
+# (kill(1), the marked killer), bash (/dev/tcp connect), util-linux (setpriv, for manual
+# unprivileged runs) and coreutils (true, cat, dd: the workloads). Idempotent:
 # installs only what is missing. bpftrace needs tracefs, which .ci/run mounts.
 set -euo pipefail
 
 need=()
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
-for tool in true sleep cat; do
+[ -x /usr/bin/python3 ] || need+=(python3)
+[ -x /usr/bin/kill ] || need+=(procps)
+[ -x /bin/bash ] || need+=(bash)
+for tool in true sleep cat dd; do
     command -v "$tool" >/dev/null 2>&1 || { need+=(coreutils); break; }
 done
 
