@@ -197,3 +197,28 @@ impl Collector for ProcessCollector {
 }
 
 export_plugin!(ProcessCollector);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let bad = Settings {
+            fatal_signal_window: Duration::ZERO,
+            ring: RingSettings {
+                ring_buffer_bytes: 1000,
+                ..RingSettings::default()
+            },
+        };
+        let err = bad.validate().unwrap_err();
+        assert!(err.message.contains("fatal_signal_window"), "{err}");
+        assert!(err.message.contains("ring_buffer_bytes"), "{err}");
+        let good = Settings {
+            fatal_signal_window: Duration::from_secs(30),
+            ring: RingSettings::default(),
+        };
+        assert!(good.validate().is_ok());
+        assert_eq!(object_spec(&good).programs.len(), PROGRAMS.len());
+    }
+}

@@ -296,3 +296,33 @@ impl Collector for SyscallErrors {
 }
 
 export_plugin!(SyscallErrors);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(errnos: &[&str], interval_ms: u64, max_aggregates: u32) -> Settings {
+        Settings {
+            errnos: errnos.iter().map(|e| (*e).to_owned()).collect(),
+            report_interval: Duration::from_millis(interval_ms),
+            rate_limit_critical: 0,
+            rate_limit_error: 0,
+            rate_limit_warning: 0,
+            max_aggregates,
+        }
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let err = settings(&["ENOSPC", "EBOGUS"], 10, 1)
+            .validate()
+            .unwrap_err();
+        for part in ["`EBOGUS`", "report_interval", "max_aggregates"] {
+            assert!(err.message.contains(part), "{part}: {err}");
+        }
+        let allowed = settings(&["ENOSPC", "2", "enoent"], 1000, 16384)
+            .validate()
+            .unwrap();
+        assert_eq!(allowed, [28, 2], "duplicates folded");
+    }
+}
