@@ -138,6 +138,47 @@ fn execs_of_a_marked_binary_match_bpftrace() {
     assert_eq!(stats.produced, stats.delivered + stats.dropped, "{stats:?}");
 }
 
+/// argv longer than the 256 bytes the kernel copies: the event keeps the first bytes
+/// (whole leading arguments, the cut one partially) and says it was truncated.
+#[test]
+fn long_argv_is_truncated() {
+    let _serial = serial();
+    if !bpf_ready("long_argv_is_truncated") {
+        return;
+    }
+    let h = started("{}");
+    let marker = MarkedBinary::copy_of("/bin/true").unwrap();
+    let long = "x".repeat(400);
+    marker.run(&["short", &long]).unwrap();
+    let path = marker.path().to_str().unwrap().to_owned();
+    let mut h = h;
+    let events = h.wait_until(Duration::from_secs(5), |events| {
+        events.iter().any(|e| {
+            e.event_type == "kernel.process.exec" && e.str("process.executable.path") == Some(&path)
+        })
+    });
+    h.stop().unwrap();
+    let e = events
+        .iter()
+        .find(|e| {
+            e.event_type == "kernel.process.exec" && e.str("process.executable.path") == Some(&path)
+        })
+        .expect("exec event");
+    assert_eq!(
+        e.attr("process.command_args.truncated"),
+        Some(&Value::Bool(true))
+    );
+    let args: Vec<String> = serde_json::from_str(e.str("process.command_args").unwrap()).unwrap();
+    assert_eq!(args.len(), 3, "{args:?}");
+    assert_eq!(
+        (args[0].as_str(), args[1].as_str()),
+        (path.as_str(), "short")
+    );
+    // 256 bytes in all: path, NUL, "short", NUL, then the cut argument.
+    assert_eq!(args[2].len(), 256 - (path.len() + 1) - ("short".len() + 1));
+    assert!(args[2].chars().all(|c| c == 'x'));
+}
+
 /// Exit codes, signals and death reasons of real deaths: exit 3, a real SIGSEGV (NULL
 /// dereference), abort(3), SIGBUS, and SIGTERM from a marked copy of kill(1) (the killer).
 #[test]
