@@ -26,6 +26,8 @@ pub mod clock;
 pub mod config;
 mod error;
 mod load;
+#[cfg(feature = "test-support")]
+pub mod oracle;
 pub mod privilege;
 pub mod record;
 mod ring;
