@@ -1,0 +1,1 @@
+//! journald collector (in progress).
