@@ -1,5 +1,7 @@
 //! The persisted cursor: one file in the plugin's state directory, replaced atomically
-//! (write a temporary file, fsync, rename) after every emitted batch.
+//! (write a temporary file, rename) after every emitted batch, and fsynced when the reader
+//! stops. A process crash keeps the last renamed cursor; a power loss may bring back an
+//! older one (entries repeated, never lost).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,8 +43,9 @@ impl CursorStore {
         }
     }
 
-    /// Replaces the saved cursor with `cursor`.
-    pub fn save(&self, cursor: &str) -> Result<(), JournalError> {
+    /// Replaces the saved cursor with `cursor`; `durable` also fsyncs it (at stop: an fsync
+    /// per batch would cost more than reading the batch).
+    pub fn save(&self, cursor: &str, durable: bool) -> Result<(), JournalError> {
         let err = |source| JournalError::CursorFile {
             path: self.path.clone(),
             source,
@@ -53,8 +56,18 @@ impl CursorStore {
         let tmp = self.path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         f.write_all(cursor.as_bytes()).map_err(err)?;
-        f.sync_data().map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)
+        if durable {
+            f.sync_data().map_err(err)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        if durable {
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -67,8 +80,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CursorStore::new(&dir.path().join("state"));
         assert_eq!(store.load().unwrap(), None);
-        store.save("s=1;i=1").unwrap();
-        store.save("s=1;i=2").unwrap();
+        store.save("s=1;i=1", false).unwrap();
+        store.save("s=1;i=2", true).unwrap();
         assert_eq!(store.load().unwrap().as_deref(), Some("s=1;i=2"));
         assert!(!store.path().with_extension("tmp").exists());
     }

@@ -253,6 +253,7 @@ fn follow(
     let mut batch: Vec<Entry> = Vec::with_capacity(plan.batch_size);
     let mut refused_pause = Duration::ZERO;
     let mut at_end = false;
+    let mut saved: Option<String> = None;
     while !stop.is_stopped() {
         batch.clear();
         if !at_end || plan.follow {
@@ -290,7 +291,8 @@ fn follow(
             .min(batch.len());
         shared.entries.fetch_add(accepted as u64, Relaxed);
         if let Some(last) = accepted.checked_sub(1).and_then(|i| batch.get(i)) {
-            if let Err(e) = store.save(&last.cursor) {
+            saved = Some(last.cursor.clone());
+            if let Err(e) = store.save(&last.cursor, false) {
                 if shared.cursor_failures.fetch_add(1, Relaxed) == 0 {
                     log::warn!("journald collector: {}", chain(&e));
                 }
@@ -310,6 +312,9 @@ fn follow(
         } else {
             refused_pause = Duration::ZERO;
         }
+    }
+    if let Some(c) = saved {
+        store.save(&c, true)?;
     }
     Ok(())
 }
