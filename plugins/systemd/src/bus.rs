@@ -301,12 +301,17 @@ async fn handle(
     let serial = msg.primary_header().serial_num().get();
     match (iface.as_str(), member.as_str()) {
         ("org.freedesktop.DBus", "NameOwnerChanged") => {
-            let Ok((name, _old, new)) = msg.body().deserialize::<(String, String, String)>() else {
+            let Ok((name, old, new)) = msg.body().deserialize::<(String, String, String)>() else {
                 observer.bad_signal("undecodable NameOwnerChanged".to_owned());
                 return Ok(());
             };
             if name == SYSTEMD && new.is_empty() {
                 return Err(BusError::ManagerGone);
+            }
+            if name == SYSTEMD && new != old {
+                // A re-executed systemd (`daemon-reexec`) takes the name over from a new
+                // connection: subscribe again and take a fresh snapshot.
+                return Err(BusError::ManagerReplaced { owner: new });
             }
         }
         (MANAGER, "UnitNew") | (MANAGER, "UnitRemoved") => {

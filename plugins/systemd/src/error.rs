@@ -61,9 +61,16 @@ pub enum BusError {
     /// The connection closed.
     #[error("the bus connection closed")]
     Closed,
-    /// `org.freedesktop.systemd1` left the bus (systemd exited or is re-executing).
+    /// `org.freedesktop.systemd1` left the bus (systemd exited).
     #[error("systemd left the bus")]
     ManagerGone,
+    /// `org.freedesktop.systemd1` moved to another connection (systemd re-executed): not a
+    /// failure, the worker subscribes again at once.
+    #[error("systemd's bus name moved to {owner} (re-executed)")]
+    ManagerReplaced {
+        /// The new unique name.
+        owner: String,
+    },
 }
 
 /// An error and its causes on one line.

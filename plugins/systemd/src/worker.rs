@@ -10,7 +10,7 @@ use tapio_plugin_api::{log, EventSink, Health, Metric, PluginError};
 
 use crate::bus::{self, SessionObserver};
 use crate::config::{backoff, Settings};
-use crate::error::chain;
+use crate::error::{chain, BusError};
 use crate::owned::{self, OwnedEvent};
 use crate::pattern::Patterns;
 use crate::tracker::Tracker;
@@ -25,6 +25,7 @@ struct Shared {
     dropped: AtomicU64,
     bad_signals: AtomicU64,
     stale_signals: AtomicU64,
+    resyncs: AtomicU64,
 }
 
 impl Shared {
@@ -63,6 +64,7 @@ impl Worker {
             dropped: AtomicU64::new(0),
             bad_signals: AtomicU64::new(0),
             stale_signals: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let s = Arc::clone(&shared);
@@ -115,6 +117,11 @@ impl Worker {
                 "bad_signals_total",
                 "Signals from systemd that could not be decoded.",
                 s.bad_signals.load(Relaxed),
+            ),
+            Metric::counter(
+                "resyncs_total",
+                "New subscriptions and snapshots after systemd re-executed on a live bus.",
+                s.resyncs.load(Relaxed),
             ),
             Metric::counter(
                 "stale_signals_total",
@@ -195,6 +202,12 @@ async fn run(
             e = bus::run(&settings, &mut tracker, &mut observer) => e,
         };
         shared.stale_signals.store(tracker.stale_signals(), Relaxed);
+        if let BusError::ManagerReplaced { owner } = &ended {
+            log::info!("systemd re-executed (now {owner}); subscribing again");
+            shared.resyncs.fetch_add(1, Relaxed);
+            failures = 0;
+            continue;
+        }
         if observer.subscribed {
             failures = 0;
         }

@@ -354,6 +354,58 @@ fn unreachable_bus_is_unhealthy_then_recovers_by_itself() {
 }
 
 #[test]
+fn manager_reexec_on_a_live_bus_is_noticed_and_survived() {
+    if !can_run("manager_reexec_on_a_live_bus_is_noticed_and_survived") {
+        return;
+    }
+    let _serial = serial();
+    let dirs = Dirs::new();
+    write_units(&dirs);
+    let _manager = UserManager::start(&dirs);
+    let mut h = Harness::<SystemdCollector>::create(&config(&dirs)).unwrap();
+    h.start().unwrap();
+    wait_healthy(&h);
+    assert_eq!(h.metric("sessions_total"), Some(1.0));
+    // systemd re-executes itself: it leaves the bus (NameOwnerChanged) and comes back, while
+    // the bus daemon keeps running.
+    let out = systemctl(&dirs, &["daemon-reexec"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while h.metric("sessions_total") < Some(2.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new session: {:?}",
+            h.health()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(h.metric("resyncs_total").unwrap() >= 1.0);
+    assert_eq!(
+        h.metric("connection_failures_total"),
+        Some(0.0),
+        "a re-exec is no failure"
+    );
+    wait_healthy(&h);
+    // Subscribed again: units are reported as before.
+    start_unit(&dirs, "t-fail.service");
+    let events = h.wait_until(WAIT, |e| {
+        of_unit(e, "t-fail.service")
+            .iter()
+            .any(|e| e.event_type == "systemd.unit.failed")
+    });
+    let failed = of_unit(&events, "t-fail.service")
+        .into_iter()
+        .find(|e| e.event_type == "systemd.unit.failed")
+        .unwrap();
+    assert_eq!(failed.int("process.exit.code"), Some(3));
+    h.stop().unwrap();
+}
+
+#[test]
 fn bad_config_is_refused_with_every_problem() {
     let err = match Harness::<SystemdCollector>::create(
         &json!({"units": ["ok", "bad["], "bus_address": "nowhere", "max_backoff": "1ms"})
