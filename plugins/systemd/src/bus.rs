@@ -27,6 +27,8 @@ const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 pub trait SessionObserver {
     /// Subscribed and the snapshot of `units` matching units is taken: healthy from now on.
     fn subscribed(&mut self, units: usize);
+    /// A new snapshot of `units` units after a `daemon-reload`.
+    fn resynced(&mut self, units: usize);
     /// Events to emit.
     fn events(&mut self, events: Vec<OwnedEvent>);
     /// A signal that could not be decoded (counted, logged once per kind).
@@ -171,6 +173,9 @@ async fn session(
         tracker.len()
     );
 
+    // Between `Reloading(true)` and `Reloading(false)` systemd unloads and reloads every
+    // unit (UnitRemoved / UnitNew for units that keep running): ignored, then resynced.
+    let mut reloading = false;
     while let Some(item) = rx.recv().await {
         let msg = match item {
             Ok(m) => m,
@@ -182,7 +187,15 @@ async fn session(
         if msg.message_type() != MessageType::Signal {
             continue;
         }
-        handle(&conn, &msg, tracker, observer).await?;
+        let was_reloading = reloading;
+        handle(&conn, &msg, tracker, observer, &mut reloading).await?;
+        if was_reloading && !reloading {
+            // The reload is over: a fresh snapshot on the same subscription. Signals queued
+            // meanwhile are applied after it when newer, ignored when older (serials).
+            tracker.clear();
+            snapshot(&conn, tracker).await?;
+            observer.resynced(tracker.len());
+        }
     }
     Err(BusError::Closed)
 }
@@ -293,6 +306,7 @@ async fn handle(
     msg: &Message,
     tracker: &mut Tracker,
     observer: &mut impl SessionObserver,
+    reloading: &mut bool,
 ) -> Result<(), BusError> {
     let header = msg.header();
     let (Some(iface), Some(member)) = (header.interface(), header.member()) else {
@@ -314,6 +328,12 @@ async fn handle(
                 return Err(BusError::ManagerReplaced { owner: new });
             }
         }
+        (MANAGER, "Reloading") => match msg.body().deserialize::<bool>() {
+            Ok(true) => *reloading = true,
+            Ok(false) => *reloading = false,
+            Err(e) => observer.bad_signal(format!("undecodable Reloading: {e}")),
+        },
+        _ if *reloading => {}
         (MANAGER, "UnitNew") | (MANAGER, "UnitRemoved") => {
             match msg.body().deserialize::<(String, OwnedObjectPath)>() {
                 Ok((unit, _)) if member.as_str() == "UnitNew" => tracker.loaded(&unit),

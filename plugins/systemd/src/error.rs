@@ -73,6 +73,14 @@ pub enum BusError {
     },
 }
 
+impl BusError {
+    /// Whether the session ended only to subscribe again and take a fresh snapshot (not a
+    /// failure: no backoff, health stays as it is).
+    pub fn is_resync(&self) -> bool {
+        matches!(self, BusError::ManagerReplaced { .. })
+    }
+}
+
 /// An error and its causes on one line.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -10,7 +10,7 @@ use tapio_plugin_api::{log, EventSink, Health, Metric, PluginError};
 
 use crate::bus::{self, SessionObserver};
 use crate::config::{backoff, Settings};
-use crate::error::{chain, BusError};
+use crate::error::chain;
 use crate::owned::{self, OwnedEvent};
 use crate::pattern::Patterns;
 use crate::tracker::Tracker;
@@ -120,7 +120,7 @@ impl Worker {
             ),
             Metric::counter(
                 "resyncs_total",
-                "New subscriptions and snapshots after systemd re-executed on a live bus.",
+                "New subscriptions and snapshots after systemd re-executed or reloaded.",
                 s.resyncs.load(Relaxed),
             ),
             Metric::counter(
@@ -165,6 +165,11 @@ impl SessionObserver for Observer<'_> {
         self.shared.set_health(Health::healthy());
     }
 
+    fn resynced(&mut self, units: usize) {
+        self.shared.resyncs.fetch_add(1, Relaxed);
+        self.shared.units.store(units as u64, Relaxed);
+    }
+
     fn events(&mut self, events: Vec<OwnedEvent>) {
         let outcome = owned::emit(self.sink, &events);
         self.shared
@@ -202,8 +207,8 @@ async fn run(
             e = bus::run(&settings, &mut tracker, &mut observer) => e,
         };
         shared.stale_signals.store(tracker.stale_signals(), Relaxed);
-        if let BusError::ManagerReplaced { owner } = &ended {
-            log::info!("systemd re-executed (now {owner}); subscribing again");
+        if ended.is_resync() {
+            log::info!("{ended}; subscribing again");
             shared.resyncs.fetch_add(1, Relaxed);
             failures = 0;
             continue;

@@ -406,6 +406,67 @@ fn manager_reexec_on_a_live_bus_is_noticed_and_survived() {
 }
 
 #[test]
+fn daemon_reload_neither_invents_nor_loses_transitions() {
+    if !can_run("daemon_reload_neither_invents_nor_loses_transitions") {
+        return;
+    }
+    let _serial = serial();
+    let dirs = Dirs::new();
+    write_units(&dirs);
+    let _manager = UserManager::start(&dirs);
+    let mut h = Harness::<SystemdCollector>::create(&config(&dirs)).unwrap();
+    h.start().unwrap();
+    wait_healthy(&h);
+    start_unit(&dirs, "t-ok.service");
+    h.wait_until(WAIT, |e| {
+        of_unit(e, "t-ok.service")
+            .iter()
+            .any(|e| e.str("systemd.unit.sub_state") == Some("running"))
+    });
+    h.take_events();
+    // A reload unloads and reloads every unit: a running unit stays running, nothing moved.
+    let out = systemctl(&dirs, &["daemon-reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while h.metric("resyncs_total") < Some(1.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resync after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(h.metric("sessions_total"), Some(1.0), "same subscription");
+    assert!(
+        of_unit(&h.events(), "t-ok.service").is_empty(),
+        "a reload is no transition: {:#?}",
+        h.events()
+    );
+    // The state it knows is still the real one.
+    assert!(systemctl(&dirs, &["stop", "t-ok.service"]).status.success());
+    let events = h.wait_until(WAIT, |e| {
+        of_unit(e, "t-ok.service")
+            .iter()
+            .any(|e| e.str("systemd.unit.sub_state") == Some("dead"))
+    });
+    let first = of_unit(&events, "t-ok.service")[0];
+    assert_eq!(
+        first.str("systemd.unit.previous_active_state"),
+        Some("active")
+    );
+    assert_eq!(
+        first.str("systemd.unit.previous_sub_state"),
+        Some("running")
+    );
+    assert_eq!(h.metric("connection_failures_total"), Some(0.0));
+    h.stop().unwrap();
+}
+
+#[test]
 fn bad_config_is_refused_with_every_problem() {
     let err = match Harness::<SystemdCollector>::create(
         &json!({"units": ["ok", "bad["], "bus_address": "nowhere", "max_backoff": "1ms"})
