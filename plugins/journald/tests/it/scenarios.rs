@@ -322,6 +322,43 @@ fn meets_the_collector_contract() {
     assert_eq!(events.len(), 5);
 }
 
+/// Whether a system journal file (`system*.journal`) exists under the default roots.
+fn system_journal_files_exist() -> bool {
+    fn walk(dir: &Path, depth: u32) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.starts_with("system") && name.ends_with(".journal"))
+                || (depth > 0 && p.is_dir() && walk(&p, depth - 1))
+        })
+    }
+    ["/run/log/journal", "/var/log/journal"]
+        .iter()
+        .any(|d| walk(Path::new(d), 1))
+}
+
+#[test]
+fn the_system_journal_is_the_default_source() {
+    // The default config reads the system journal from its tail. Where journald keeps
+    // files, that is healthy; where there are none (containers, this CI machine), the
+    // health says so, degraded rather than failed, and names where it looked.
+    let mut h = Harness::<JournaldCollector>::create("{}").unwrap();
+    h.start().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let health = h.health();
+    if system_journal_files_exist() {
+        assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
+    } else {
+        assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+        assert!(health.reason.contains("/var/log/journal"), "{health:?}");
+        assert!(h.events().is_empty());
+    }
+    h.stop().unwrap();
+}
+
 #[test]
 fn bad_config_is_refused_with_every_problem() {
     let err = match Harness::<JournaldCollector>::create(
