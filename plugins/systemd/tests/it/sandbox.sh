@@ -114,7 +114,7 @@ cleanup)
     [[ -f $state/cgroups ]] || exit 0
     mapfile -t dirs <"$state/cgroups"
     for dir in "${dirs[@]}"; do
-        [[ $dir == /sys/fs/cgroup/*/tapio-sdtest-* ]] || fail "not a sandbox cgroup: $dir"
+        [[ $dir == /sys/fs/cgroup/* && ${dir##*/} == tapio-sdtest-* ]] || fail "not a sandbox cgroup: $dir"
     done
     for _ in $(seq 100); do
         pids=$(for dir in "${dirs[@]}"; do
