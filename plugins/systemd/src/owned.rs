@@ -54,7 +54,17 @@ pub fn emit(sink: &EventSink, events: &[OwnedEvent]) -> EmitOutcome {
     let batch: Vec<Event<'_>> = events
         .iter()
         .zip(&attrs)
-        .map(|(e, a)| Event::at(e.timestamp_ns, e.event_type, e.severity).with_attributes(a))
+        .map(|(e, a)| {
+            let event = Event::at(e.timestamp_ns, e.event_type, e.severity).with_attributes(a);
+            // `process.pid` is also the envelope's pid (a correlation key).
+            match e.attrs.iter().find_map(|(k, v)| match (*k, v) {
+                ("process.pid", Value::UInt(p)) => u32::try_from(*p).ok(),
+                _ => None,
+            }) {
+                Some(pid) => event.with_pid(pid),
+                None => event,
+            }
+        })
         .collect();
     sink.emit(&batch)
 }

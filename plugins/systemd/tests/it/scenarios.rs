@@ -135,6 +135,11 @@ fn start_stop_fail_and_restart_give_exact_transitions() {
         .expect("no running transition");
     assert_eq!(running.int("process.pid"), Some(main_pid.into()));
     assert_eq!(
+        running.pid.map(u64::from),
+        Some(main_pid),
+        "the envelope's pid"
+    );
+    assert_eq!(
         running.str("systemd.unit.previous_active_state"),
         Some("inactive")
     );
