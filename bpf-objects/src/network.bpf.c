@@ -175,9 +175,9 @@ static __always_inline void fill_tcp(struct net_record *r, const struct sock *sk
 	u64 received = BPF_CORE_READ(tp, bytes_received);
 
 	if (bpf_core_field_exists(tpn->bytes_sent) && bpf_core_field_exists(tpn->bytes_retrans))
-		r->bytes_acked = BPF_CORE_READ(tpn, bytes_sent) - BPF_CORE_READ(tpn, bytes_retrans);
+		r->bytes_sent = BPF_CORE_READ(tpn, bytes_sent) - BPF_CORE_READ(tpn, bytes_retrans);
 	else
-		r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+		r->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
 	if ((BPF_CORE_READ_BITFIELD_PROBED(skn, sk_shutdown) & RCV_SHUTDOWN) && received)
 		received--; /* the FIN takes one sequence number */
 	r->bytes_received = received;

@@ -31,7 +31,7 @@ struct net_record {
 	u64 latency_ns;     /* connect: SYN_SENT -> ESTABLISHED; accept: ESTABLISHED -> accept(2);
 			     * connect_failed: SYN_SENT -> CLOSE */
 	u64 duration_ns;    /* close: ESTABLISHED -> CLOSE */
-	u64 bytes_acked;    /* close: payload bytes sent, first transmissions (bytes_sent -
+	u64 bytes_sent;     /* close: payload bytes sent, first transmissions (bytes_sent -
 			     * bytes_retrans; bytes_acked before 5.6) */
 	u64 bytes_received; /* close: payload bytes received (bytes_received without the FIN) */
 	u8 saddr[16];       /* local address (IPv4: first 4 bytes), network order */

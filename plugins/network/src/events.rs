@@ -224,7 +224,7 @@ mod tests {
         let c = decode(&raw_bytes(|r| {
             r.hdr.kind = 3;
             r.duration_ns = 999;
-            r.bytes_acked = 10;
+            r.bytes_sent = 10;
             r.bytes_received = 20;
             r.oldstate = 4;
             r.newstate = 7;

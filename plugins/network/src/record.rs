@@ -71,8 +71,8 @@ pub struct RawRecord {
     /// ESTABLISHED -> CLOSE.
     pub duration_ns: u64,
     /// Payload bytes sent (first transmissions).
-    pub bytes_acked: u64,
-    /// Bytes received.
+    pub bytes_sent: u64,
+    /// Payload bytes received (without the FIN).
     pub bytes_received: u64,
     /// Local address, network order.
     pub saddr: [u8; 16],
@@ -237,7 +237,7 @@ pub fn decode(bytes: &[u8]) -> Result<Conn, DecodeError> {
         cgroup_id: raw.cgroup_id,
         latency_ns: (raw.flags & flags::STARTED != 0).then_some(raw.latency_ns),
         duration_ns: raw.duration_ns,
-        bytes_sent: raw.bytes_acked,
+        bytes_sent: raw.bytes_sent,
         bytes_received: raw.bytes_received,
         old_state: raw.oldstate,
         new_state: raw.newstate,
@@ -302,7 +302,7 @@ pub(crate) mod tests {
             cgroup_id: 77,
             latency_ns: 12_345,
             duration_ns: 0,
-            bytes_acked: 0,
+            bytes_sent: 0,
             bytes_received: 0,
             saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
