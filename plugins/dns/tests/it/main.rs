@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tapio_ebpf_support::test_support::{
-    bpf_ready, serial, tool_ready, unique_marker, Unprivileged,
+    bpf_ready, run_in_new_cgroup, serial, tool_ready, unique_marker, Unprivileged,
 };
 use tapio_plugin_api::HealthStatus;
 use tapio_plugin_dns::{events, Dns};
@@ -156,6 +156,49 @@ fn udp_queries_ipv6_give_names_types_rcodes_latency() {
         return;
     }
     udp_queries("[::1]", "ipv6");
+}
+
+#[test]
+fn attributes_queries_to_the_sending_process_and_cgroup() {
+    let _serial = serial();
+    const TEST: &str = "attributes_queries_to_the_sending_process_and_cgroup";
+    if !ready(TEST) || !tool_ready(TEST, "python3") {
+        return;
+    }
+    let marker = unique_marker();
+    let dnsmasq = workload::Dnsmasq::start(&marker).unwrap();
+    let mut h = started(&format!(r#"{{"ports":[{}]}}"#, dnsmasq.port));
+    let name = format!("known.{marker}.test");
+    let query: String = tapio_plugin_dns::message::build_query(555, &name, 1)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // A python child, moved into a new cgroup, asks and waits for the answer.
+    let run = run_in_new_cgroup(&format!(
+        "exec python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.settimeout(2); s.sendto(bytes.fromhex(\"{query}\"), (\"127.0.0.1\", {port})); \
+         print(len(s.recv(512)))'",
+        port = dnsmasq.port
+    ))
+    .unwrap();
+    assert!(
+        run.output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    h.stop().unwrap();
+    let events = h.events();
+    let q = named(&events, events::QUERY, &name);
+    assert_eq!(q.len(), 1, "{q:#?}");
+    assert_eq!(q[0].pid, Some(run.pid));
+    assert_eq!(q[0].cgroup_id, Some(run.cgroup_id));
+    assert_eq!(q[0].str("process.executable.name"), Some("python3"));
+    let r = named(&events, events::RESPONSE, &name);
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!(r[0].pid, Some(run.pid));
+    assert_eq!(r[0].cgroup_id, Some(run.cgroup_id));
+    assert_eq!(r[0].str("dns.response_code"), Some("NOERROR"));
 }
 
 #[test]

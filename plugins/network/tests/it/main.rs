@@ -7,7 +7,9 @@ mod workload;
 
 use std::time::Duration;
 
-use tapio_ebpf_support::test_support::{bpf_ready, serial, tool_ready, Unprivileged};
+use tapio_ebpf_support::test_support::{
+    bpf_ready, run_in_new_cgroup, serial, tool_ready, Unprivileged,
+};
 use tapio_plugin_api::HealthStatus;
 use tapio_plugin_network::{events, Network};
 use tapio_plugin_testkit::{spec, Captured, Harness, Value};
@@ -177,6 +179,54 @@ fn ipv6_loopback_connect_accept_close() {
         return;
     }
     lifecycle("[::1]:0", "::1", "ipv6");
+}
+
+#[test]
+fn attributes_connections_to_the_owning_process_and_cgroup() {
+    let _serial = serial();
+    const TEST: &str = "attributes_connections_to_the_owning_process_and_cgroup";
+    if !bpf_ready(TEST) || !tool_ready(TEST, "bash") {
+        return;
+    }
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got.len()
+    });
+    let mut h = started("{}");
+    // A bash child, moved into a new cgroup, connects and sends 5 bytes.
+    let run = run_in_new_cgroup(&format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf hello >&3; exec 3>&-"
+    ))
+    .unwrap();
+    assert!(
+        run.output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    assert_eq!(server.join().unwrap(), 5);
+    std::thread::sleep(Duration::from_millis(200));
+    h.stop().unwrap();
+    let events = h.events();
+    let connects = with_ports(&events, events::CONNECT, None, Some(port));
+    assert_eq!(connects.len(), 1, "{connects:#?}");
+    assert_eq!(connects[0].pid, Some(run.pid));
+    assert_eq!(connects[0].cgroup_id, Some(run.cgroup_id));
+    assert_eq!(connects[0].str("process.executable.name"), Some("bash"));
+    let closes = with_ports(&events, events::CLOSE, None, Some(port));
+    assert_eq!(closes.len(), 1, "{closes:#?}");
+    assert_eq!(closes[0].pid, Some(run.pid));
+    assert_eq!(closes[0].cgroup_id, Some(run.cgroup_id));
+    assert_eq!(uint(closes[0], "network.io.bytes_sent"), 5);
+    // The accepting side is this test process, in its own cgroup.
+    let accepts = with_ports(&events, events::ACCEPT, Some(port), None);
+    assert_eq!(accepts.len(), 1, "{accepts:#?}");
+    assert_eq!(accepts[0].pid, Some(std::process::id()));
+    assert_ne!(accepts[0].cgroup_id, Some(run.cgroup_id));
 }
 
 #[test]
