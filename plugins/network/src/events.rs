@@ -142,8 +142,15 @@ pub fn event(c: &Conn, timestamp_ns: u64, container_id: &str) -> OwnedEvent {
             if let Some(latency) = c.latency_ns {
                 e = e.uint("network.connect.latency_ns", latency);
             }
+            // No socket error: the application closed the socket before the handshake
+            // completed (gave up waiting).
+            let error = if c.error == 0 {
+                "aborted".to_string()
+            } else {
+                errno_name(c.error)
+            };
             e = e
-                .str("error.type", errno_name(c.error))
+                .str("error.type", error)
                 .uint("tcp.retransmits", u64::from(c.total_retrans));
         }
         Kind::Reset => {
@@ -217,6 +224,11 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(event(&timeout, 0, "").event_type, CONNECT_FAILED);
+        let given_up = decode(&raw_bytes(|r| r.hdr.kind = 4)).unwrap();
+        assert_eq!(
+            str_attr(&event(&given_up, 0, ""), "error.type"),
+            Some("aborted")
+        );
     }
 
     #[test]

@@ -353,6 +353,7 @@ fn dropped_syns_are_retransmitted() {
     let failed = with_ports(&events, events::CONNECT_FAILED, None, Some(peer));
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(uint(failed[0], "tcp.retransmits"), 1);
+    assert_eq!(failed[0].str("error.type"), Some("aborted"));
     assert!(uint(failed[0], "network.connect.latency_ns") >= 1_500_000_000);
 }
 
