@@ -135,30 +135,57 @@ static __always_inline void set_owner(struct sock_owner *o)
 	o->flags |= NET_F_OWNER;
 }
 
-/* The cgroup that created the socket (sk_cgrp_data), when the owner is unknown. */
-static __always_inline u64 sock_cgroup_id(const struct sock *sk)
+/*
+ * Reads a socket field. `trusted` (a constant at every call site) says the pointer is a
+ * tp_btf argument, which the verifier lets the program dereference directly (a CO-RE
+ * relocated load, no helper call); a socket found by walking kernel memory (accept's fd
+ * table) is read with bpf_probe_read_kernel. Only struct sock / sock_common fields: the
+ * verifier refuses direct loads beyond the argument's BTF type (tcp_sock, inet_sock).
+ */
+#define SK_READ(trusted, sk, field) ((trusted) ? (sk)->field : BPF_CORE_READ(sk, field))
+
+/* A full socket (not a request or timewait mini socket, which share only sock_common). */
+static __always_inline bool full_sock_state(u8 state)
 {
+	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
+/* The cgroup that created the socket (sk_cgrp_data), when the owner is unknown. */
+static __always_inline u64 sock_cgroup_id(const struct sock *sk, const bool trusted)
+{
+	if (!full_sock_state(SK_READ(trusted, sk, __sk_common.skc_state)))
+		return 0;
+	if (trusted)
+		return sk->sk_cgrp_data.cgroup->kn->id;
 	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 }
 
 /* Addresses and ports of a socket (full, request or timewait: all share sock_common). */
-static __always_inline void fill_addrs(struct net_record *r, const struct sock *sk)
+static __always_inline void fill_addrs(struct net_record *r, const struct sock *sk,
+				       const bool trusted)
 {
-	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	u16 family = SK_READ(trusted, sk, __sk_common.skc_family);
+	u8 state = SK_READ(trusted, sk, __sk_common.skc_state);
 
 	r->family = family;
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
-		r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	else
+	if (full_sock_state(state))
 		r->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock___net *)sk, inet_sport));
-	r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	else
+		r->sport = SK_READ(trusted, sk, __sk_common.skc_num);
+	r->dport = bpf_ntohs(SK_READ(trusted, sk, __sk_common.skc_dport));
 	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		if (trusted) {
+			__builtin_memcpy(r->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8,
+					 16);
+			__builtin_memcpy(r->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
+		} else {
+			BPF_CORE_READ_INTO(&r->saddr, sk,
+					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
 	} else {
-		u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		u32 s = SK_READ(trusted, sk, __sk_common.skc_rcv_saddr);
+		u32 d = SK_READ(trusted, sk, __sk_common.skc_daddr);
 
 		__builtin_memcpy(r->saddr, &s, 4);
 		__builtin_memcpy(r->daddr, &d, 4);
@@ -186,7 +213,7 @@ static __always_inline void fill_tcp(struct net_record *r, const struct sock *sk
 }
 
 static __always_inline void fill_owner(struct net_record *r, const struct sock_owner *o,
-				       const struct sock *sk)
+				       const struct sock *sk, const bool trusted)
 {
 	if (o && (o->flags & NET_F_OWNER)) {
 		r->pid = o->pid;
@@ -194,7 +221,7 @@ static __always_inline void fill_owner(struct net_record *r, const struct sock_o
 		r->cgroup_id = o->cgroup_id;
 		__builtin_memcpy(r->comm, o->comm, sizeof(r->comm));
 	} else {
-		r->cgroup_id = sock_cgroup_id(sk);
+		r->cgroup_id = sock_cgroup_id(sk, trusted);
 	}
 	if (o)
 		r->flags |= o->flags;
@@ -209,7 +236,7 @@ static __always_inline bool wanted(const struct sock_owner *o)
 }
 
 static __always_inline struct net_record *reserve(u32 kind, const struct sock *sk, u8 oldstate,
-						  u8 newstate)
+						  u8 newstate, const bool trusted)
 {
 	struct net_record *r = tapio_reserve(sizeof(*r), kind);
 
@@ -220,17 +247,17 @@ static __always_inline struct net_record *reserve(u32 kind, const struct sock *s
 	r->oldstate = oldstate;
 	r->newstate = newstate;
 	if (sk)
-		fill_addrs(r, sk);
+		fill_addrs(r, sk, trusted);
 	return r;
 }
 
-static __always_inline bool is_tcp(const struct sock *sk)
+static __always_inline bool is_tcp(const struct sock *sk, const bool trusted)
 {
 	u16 family;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (SK_READ(trusted, sk, sk_protocol) != IPPROTO_TCP)
 		return false;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = SK_READ(trusted, sk, __sk_common.skc_family);
 	return family == AF_INET || family == AF_INET6;
 }
 
@@ -242,7 +269,7 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 	struct sock_owner *o;
 	struct net_record *r;
 
-	if (!is_tcp(sk))
+	if (!is_tcp(sk, true))
 		return 0;
 
 	if (newstate == TCP_SYN_SENT) {
@@ -280,10 +307,10 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 		}
 		if (oldstate != TCP_SYN_SENT || !wanted(o))
 			return 0; /* incoming: reported at accept(2) */
-		r = reserve(NET_KIND_CONNECT, sk, oldstate, newstate);
+		r = reserve(NET_KIND_CONNECT, sk, oldstate, newstate, true);
 		if (!r)
 			return 0;
-		fill_owner(r, o, sk);
+		fill_owner(r, o, sk, true);
 		if (o->flags & NET_F_STARTED)
 			r->latency_ns = now - o->start_ns;
 		r->srtt_us = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us);
@@ -306,20 +333,20 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 
 	/* CLOSE: the socket's life ends here. */
 	if (oldstate == TCP_SYN_SENT && wanted(o)) {
-		r = reserve(NET_KIND_CONNECT_FAILED, sk, oldstate, newstate);
+		r = reserve(NET_KIND_CONNECT_FAILED, sk, oldstate, newstate, true);
 		if (r) {
-			fill_owner(r, o, sk);
-			r->error = BPF_CORE_READ(sk, sk_err);
+			fill_owner(r, o, sk, true);
+			r->error = sk->sk_err;
 			if (o->flags & NET_F_STARTED)
 				r->latency_ns = now - o->start_ns;
 			fill_tcp(r, sk);
 			tapio_submit(r);
 		}
 	} else if (o->established_ns && wanted(o)) {
-		r = reserve(NET_KIND_CLOSE, sk, oldstate, newstate);
+		r = reserve(NET_KIND_CLOSE, sk, oldstate, newstate, true);
 		if (r) {
-			fill_owner(r, o, sk);
-			r->error = BPF_CORE_READ(sk, sk_err);
+			fill_owner(r, o, sk, true);
+			r->error = sk->sk_err;
 			r->duration_ns = now - o->established_ns;
 			fill_tcp(r, sk);
 			tapio_submit(r);
@@ -363,7 +390,7 @@ static __always_inline int on_accept(struct sys_exit_ctx *ctx)
 	if (bpf_probe_read_kernel(&fd, sizeof(fd), &ctx->ret) || fd < 0)
 		return 0;
 	sk = fd_sock(fd);
-	if (!sk || !is_tcp(sk))
+	if (!sk || !is_tcp(sk, false))
 		return 0;
 	key = (u64)sk;
 	now = bpf_ktime_get_boot_ns();
@@ -381,10 +408,10 @@ static __always_inline int on_accept(struct sys_exit_ctx *ctx)
 	if (!wanted(o))
 		return 0;
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	r = reserve(NET_KIND_ACCEPT, sk, state, state);
+	r = reserve(NET_KIND_ACCEPT, sk, state, state, false);
 	if (!r)
 		return 0;
-	fill_owner(r, o, sk);
+	fill_owner(r, o, sk, false);
 	if (o->established_ns) {
 		r->latency_ns = now - o->established_ns;
 	} else {
@@ -413,7 +440,7 @@ static __always_inline struct net_record *sock_event(u32 kind, const struct sock
 {
 	u64 key = (u64)sk;
 	struct sock_owner *o = bpf_map_lookup_elem(&net_socks, &key);
-	u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	u8 state = sk->__sk_common.skc_state;
 	struct net_record *r;
 
 	if (!o && state == TCP_CLOSE) {
@@ -423,10 +450,10 @@ static __always_inline struct net_record *sock_event(u32 kind, const struct sock
 	}
 	if (!wanted(o))
 		return NULL;
-	r = reserve(kind, sk, state, state);
+	r = reserve(kind, sk, state, state, true);
 	if (!r)
 		return NULL;
-	fill_owner(r, o, sk);
+	fill_owner(r, o, sk, true);
 	return r;
 }
 
@@ -488,7 +515,7 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	} else {
 		if (!skb || filter_tgid)
 			return 0;
-		r = reserve(NET_KIND_RESET, NULL, 0, 0);
+		r = reserve(NET_KIND_RESET, NULL, 0, 0, true);
 		if (!r)
 			return 0;
 		r->flags |= NET_F_NO_SOCK;
