@@ -29,8 +29,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_IPV6 0x86DD
 #define DNS_HEADER_LEN 12
 
-/* Set by the loader: the watched ports (0 = unused) and an optional tgid filter for
- * queries (tests; 0 = every process). */
+/* Set by the loader: the watched server ports (0 = unused slot). */
 const volatile u16 dns_ports[DNS_MAX_PORTS] = { 53 };
 
 static __always_inline bool dns_port(u16 port)
