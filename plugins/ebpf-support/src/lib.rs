@@ -6,7 +6,8 @@
 //! and runs it with a [`Runtime`]:
 //!
 //! - loading with the kernel's BTF (CO-RE relocations), attaching raw tracepoints, `tp_btf`
-//!   programs and classic tracepoints (tracefs mounted on demand);
+//!   programs, classic tracepoints (tracefs mounted on demand) and `cgroup_skb` programs on
+//!   the cgroup v2 root (mounted on demand);
 //! - one reader thread per plugin that drains the ring buffer in batches; BPF programs
 //!   submit with `BPF_RB_NO_WAKEUP` and force a wakeup past a byte threshold, the reader
 //!   also wakes on a timer (see `bpf-objects/src/tapio.h`);
@@ -22,6 +23,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod bench;
+pub mod cgroup2;
 pub mod clock;
 pub mod config;
 mod error;

@@ -2,7 +2,10 @@
 
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, Program, RawTracePoint, TracePoint},
+    programs::{
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, Program, RawTracePoint,
+        TracePoint,
+    },
     Btf, Ebpf, EbpfLoader,
 };
 
@@ -144,6 +147,25 @@ fn attach(
             let p: &mut TracePoint = program.try_into().map_err(|e| fail("load", e))?;
             p.load().map_err(|e| fail("load", e))?;
             p.attach(category, name).map_err(|e| fail("attach", e))?;
+        }
+        Attach::CgroupSkb { egress } => {
+            let root = crate::cgroup2::root()?;
+            let cgroup = std::fs::File::open(&root).map_err(|source| EbpfError::Io {
+                what: "opening the cgroup v2 root",
+                source,
+            })?;
+            let kind = if *egress {
+                CgroupSkbAttachType::Egress
+            } else {
+                CgroupSkbAttachType::Ingress
+            };
+            let p: &mut CgroupSkb = program.try_into().map_err(|e| fail("load", e))?;
+            p.load().map_err(|e| fail("load", e))?;
+            // On kernels >= 5.7 aya attaches with a BPF link, which always coexists with
+            // other programs and must be created with no flags (`Single` = flags 0;
+            // `AllowMultiple` would pass BPF_F_ALLOW_MULTI and get EINVAL).
+            p.attach(&cgroup, kind, CgroupAttachMode::Single)
+                .map_err(|e| fail("attach", e))?;
         }
     }
     Ok(())

@@ -18,6 +18,14 @@ pub enum Attach {
         /// Name (`inet_sock_set_state`).
         name: &'static str,
     },
+    /// A `cgroup_skb` program (`SEC("cgroup_skb/egress")` / `ingress`) attached to the
+    /// root of the cgroup v2 hierarchy (mounted on demand, see [`crate::cgroup2`]) with a
+    /// BPF link (coexists with other programs there): it sees the packets of every socket
+    /// of the host and must return 1 (pass) to leave them alone.
+    CgroupSkb {
+        /// Egress (packets sent) or ingress (packets received).
+        egress: bool,
+    },
 }
 
 impl Attach {
@@ -27,6 +35,8 @@ impl Attach {
             Attach::RawTracepoint(name) => format!("raw_tp/{name}"),
             Attach::BtfTracepoint(name) => format!("tp_btf/{name}"),
             Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+            Attach::CgroupSkb { egress: true } => "cgroup_skb/egress (cgroup v2 root)".into(),
+            Attach::CgroupSkb { egress: false } => "cgroup_skb/ingress (cgroup v2 root)".into(),
         }
     }
 }

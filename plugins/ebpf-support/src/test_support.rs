@@ -8,6 +8,8 @@
 //!   recognisable among everything else the machine runs (its comm and path are unique).
 //! - [`Unprivileged`]: re-runs one test of the current test binary as uid/gid 65534 with no
 //!   capabilities, to check the plugin's unprivileged behaviour.
+//! - [`run_in_new_cgroup`]: a bash script run as a child process inside a fresh cgroup v2
+//!   cgroup, to check per-process and per-cgroup attribution.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
@@ -207,4 +209,63 @@ impl Unprivileged {
             .stdin(Stdio::null())
             .output()
     }
+}
+
+/// What [`run_in_new_cgroup`] ran.
+#[derive(Debug)]
+pub struct CgroupRun {
+    /// The child's pid.
+    pub pid: u32,
+    /// The id of the cgroup it ran in (the v2 cgroup directory's inode number, what
+    /// `bpf_get_current_cgroup_id` returns).
+    pub cgroup_id: u64,
+    /// Its exit status and output.
+    pub output: Output,
+}
+
+/// Runs `bash -c script` as a child moved into a new cgroup under the cgroup v2 root
+/// (`tapio-test-<marker>`) before the script starts; waits for it, then removes the cgroup.
+pub fn run_in_new_cgroup(script: &str) -> std::io::Result<CgroupRun> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let root = crate::cgroup2::root().map_err(std::io::Error::other)?;
+    let dir = root.join(format!("tapio-test-{}", unique_marker()));
+    std::fs::create_dir(&dir)?;
+    let cgroup_id = std::fs::metadata(&dir)?.ino();
+    let spawned = Command::new("bash")
+        .arg("-c")
+        .arg(format!("read -r go; {script}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e);
+        }
+    };
+    let pid = child.id();
+    let moved = std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+        .and_then(|()| child.stdin.take().expect("piped stdin").write_all(b"go\n"));
+    if let Err(e) = moved {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir(&dir);
+        return Err(e);
+    }
+    let output = child.wait_with_output();
+    // The cgroup is empty once the child is reaped; rmdir may race with its release.
+    for _ in 0..50 {
+        if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(CgroupRun {
+        pid,
+        cgroup_id,
+        output: output?,
+    })
 }
