@@ -2,6 +2,8 @@
 //! libraries from a temporary plugins directory.
 
 mod cli;
+mod export_grpc;
+mod export_support;
 mod lifecycle;
 mod load;
 mod packaging;
