@@ -131,8 +131,6 @@ pub struct OtlpConfig {
     pub protocol: OtlpProtocol,
     /// Most events queued in memory; past it new events are dropped and counted.
     pub queue_events: usize,
-    /// Most export requests in flight.
-    pub max_in_flight: usize,
     /// gzip the requests.
     pub gzip: bool,
     /// Reconnection and retry backoff.
@@ -148,7 +146,6 @@ impl Default for OtlpConfig {
             enabled: false,
             protocol: OtlpProtocol::Grpc,
             queue_events: 200_000,
-            max_in_flight: 4,
             gzip: false,
             backoff: BackoffConfig::default(),
             timeout: Duration::from_secs(10),

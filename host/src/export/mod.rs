@@ -15,6 +15,8 @@
 pub mod backoff;
 pub mod config;
 pub mod grpc;
+pub mod otlp;
+pub mod otlp_map;
 pub mod proto;
 pub mod queue;
 pub mod receive;
@@ -82,6 +84,11 @@ pub fn build(config: &HostConfig, host: &str) -> Result<Exporters, ExportError> 
     let e = &config.export;
     if e.grpc.enabled {
         let (sink, stats) = grpc::spawn(grpc::GrpcSettings::from_config(config, host)?)?;
+        out.sinks.push(Box::new(sink));
+        out.stats.push(stats);
+    }
+    if e.otlp.enabled {
+        let (sink, stats) = otlp::spawn(otlp::OtlpSettings::from_config(config, host)?)?;
         out.sinks.push(Box::new(sink));
         out.stats.push(stats);
     }

@@ -178,3 +178,56 @@ pub fn host_events(host: &Host, n: usize) -> HashMap<String, serde_json::Value> 
 pub fn port() -> u16 {
     crate::support::free_port()
 }
+
+/// Builds the correlation-contract fixture plugin (`fixtures/correlation.rs.txt`) as a
+/// third-party crate outside the workspace; returns the `.so`.
+pub fn correlation_fixture() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .to_owned();
+            let dir = tempfile::Builder::new()
+                .prefix("tapio-fixture-")
+                .tempdir()
+                .unwrap()
+                .keep();
+            std::fs::create_dir_all(dir.join("src")).unwrap();
+            let manifest = std::fs::read_to_string(root.join("plugins/example/Cargo.toml"))
+                .unwrap()
+                .replace(
+                    "name = \"tapio-plugin-example\"",
+                    "name = \"tapio-fixture-correlation\"",
+                )
+                .replace(
+                    "tapio-plugin-api = { path = \"../../plugin-api\" }",
+                    &format!(
+                        "tapio-plugin-api = {{ path = {:?} }}",
+                        root.join("plugin-api").display().to_string()
+                    ),
+                );
+            std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/correlation.rs.txt"),
+                dir.join("src/lib.rs"),
+            )
+            .unwrap();
+            let target = crate::support::target_dir().join("third-party");
+            let out = Command::new(env!("CARGO"))
+                .args(["build"])
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("RUSTFLAGS")
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "fixture build failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("debug/libtapio_fixture_correlation.so")
+        })
+        .clone()
+}
