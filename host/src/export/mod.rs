@@ -15,6 +15,7 @@
 pub mod backoff;
 pub mod config;
 pub mod grpc;
+pub mod nats;
 pub mod otlp;
 pub mod otlp_map;
 pub mod proto;
@@ -89,6 +90,11 @@ pub fn build(config: &HostConfig, host: &str) -> Result<Exporters, ExportError> 
     }
     if e.otlp.enabled {
         let (sink, stats) = otlp::spawn(otlp::OtlpSettings::from_config(config, host)?)?;
+        out.sinks.push(Box::new(sink));
+        out.stats.push(stats);
+    }
+    if config.orchestrator.nats.enabled {
+        let (sink, stats) = nats::spawn(nats::NatsSettings::from_config(config, host)?)?;
         out.sinks.push(Box::new(sink));
         out.stats.push(stats);
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod export_grpc;
+mod export_nats;
 mod export_otlp;
 mod export_support;
 mod lifecycle;
