@@ -165,24 +165,13 @@ pub fn same_local_address(endpoint: &str, listen: &str) -> bool {
 pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), ExportError> {
     let stats = Arc::new(ExporterStats::new(NAME));
     let inbox = Inbox::new(settings.queue_events, Arc::clone(&stats));
-    let transport = Transport::new(&settings)?;
-    let mut exporter = Exporter {
-        backoff: Backoff::new(settings.backoff),
-        resource: otlp_map::resource(&settings.host, &settings.node),
-        s: settings,
-        stats: Arc::clone(&stats),
-        inbox: Arc::clone(&inbox),
-        transport,
-        logs: Vec::new(),
-        spans: Vec::new(),
-        builder_events: 0,
-        since: None,
-        pending: VecDeque::new(),
-        pending_events: 0,
-        closing: false,
-        failing: false,
-        loss_log: None,
-    };
+    // Checked here so a bad endpoint fails the start; built again inside the exporter's own
+    // runtime, which drives the channel's connection.
+    let _ = Endpoint::from_shared(settings.endpoint.clone()).map_err(|e| ExportError::Config {
+        exporter: NAME,
+        message: format!("export.otel_endpoint {:?}: {e}", settings.endpoint),
+    })?;
+    let (stats2, inbox2) = (Arc::clone(&stats), Arc::clone(&inbox));
     let thread = std::thread::Builder::new()
         .name("export-otlp".into())
         .spawn(move || {
@@ -190,7 +179,33 @@ pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(exporter.run()),
+                Ok(rt) => rt.block_on(async move {
+                    let transport = match Transport::new(&settings) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!(exporter = NAME, error = %e, "cannot set up the OTLP transport");
+                            return;
+                        }
+                    };
+                    let mut exporter = Exporter {
+                        backoff: Backoff::new(settings.backoff),
+                        resource: otlp_map::resource(&settings.host, &settings.node),
+                        s: settings,
+                        stats: stats2,
+                        inbox: inbox2,
+                        transport,
+                        logs: Vec::new(),
+                        spans: Vec::new(),
+                        builder_events: 0,
+                        since: None,
+                        pending: VecDeque::new(),
+                        pending_events: 0,
+                        closing: false,
+                        failing: false,
+                        loss_log: None,
+                    };
+                    exporter.run().await
+                }),
                 Err(e) => {
                     tracing::error!(exporter = NAME, error = %e, "cannot start the exporter runtime")
                 }

@@ -706,3 +706,20 @@ fn the_receive_subcommand_acks_and_writes_what_it_gets() {
         receiver.output()
     );
 }
+
+#[test]
+fn zstd_refused_by_the_server_falls_back_to_uncompressed() {
+    let Some(python) = python_with("grpc_tools.protoc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = port();
+    let server = PyServer::start(&python, p, &dir.path().join("got.jsonl"), &[]);
+    let yaml =
+        export_yaml("    compression: zstd\n    spool: {dir: \"\"}\n") + &loadgen_yaml(500, 1000);
+    let host = grpc_host(p, &yaml, &[]);
+    let want = host_events(&host, 500);
+    server.wait_ids(&want, Duration::from_secs(30), &host);
+    host.expect_log(&["refuses our compression", "Zstd"], Duration::from_secs(1));
+    assert_eq!(metric(&host, "tapio_export_dropped_events_total"), 0.0);
+}
