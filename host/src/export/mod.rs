@@ -11,6 +11,8 @@
 //! thread running a single-threaded tokio runtime that batches, sends, retries and counts
 //! ([`stats::ExporterStats`]). [`receive`] is the reference receiver of the gRPC protocol
 //! (`tapio-collector receive`).
+//!
+//! User and server-author documentation: `host/src/export/README.md`.
 
 pub mod backoff;
 pub mod config;
