@@ -156,3 +156,58 @@ fn an_unreachable_nats_is_logged_and_every_event_is_accounted_for() {
     );
     assert!(host.alive());
 }
+
+#[test]
+fn token_authentication_is_used_and_a_wrong_token_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = port();
+    if Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        cannot_run("nats-server is not installed (apt nats-server)");
+        return;
+    }
+    let mut cmd = Command::new("nats-server");
+    cmd.args([
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &p.to_string(),
+        "-js",
+        "--auth",
+        "s3cret",
+        "-sd",
+    ])
+    .arg(dir.path().join("js"));
+    let _nats = Peer::start("nats-server", cmd, "Server is ready");
+    let good = Host::start(HostOptions {
+        yaml: nats_yaml(p).replace("    backoff", "    token: s3cret\n    backoff")
+            + &loadgen_yaml(500, 1000),
+        preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
+        ..HostOptions::default()
+    });
+    good.wait_metric(
+        "tapio_export_acked_events_total",
+        "exporter=\"nats\"",
+        Duration::from_secs(20),
+        |v| v == 500.0,
+    );
+    let mut bad = Host::start(HostOptions {
+        yaml: nats_yaml(p).replace("    backoff", "    token: wrong\n    backoff")
+            + &loadgen_yaml(100, 1000),
+        preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
+        ..HostOptions::default()
+    });
+    let line = bad.expect_log(
+        &["cannot reach NATS JetStream; retrying"],
+        Duration::from_secs(10),
+    );
+    assert!(line.to_lowercase().contains("authorization"), "{line}");
+    assert_eq!(
+        bad.metric("tapio_export_acked_events_total", "exporter=\"nats\""),
+        Some(0.0)
+    );
+    assert!(bad.alive());
+}
