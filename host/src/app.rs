@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{LogFormat, RunArgs};
 use crate::config::{CorrelationMode, LoadedConfig, OnFull};
+use crate::export::ExporterStats;
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
 use crate::pipeline::{self, PipelineSettings};
@@ -23,6 +24,9 @@ use crate::sink::console::ConsoleSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::Sink;
 use crate::telemetry::{http, status, systemd, Observer};
+
+/// Counters of the enabled exporters.
+type ExporterStatsList = Vec<Arc<ExporterStats>>;
 
 /// Most trace windows kept by basic enrichment.
 const MAX_TRACE_ENTITIES: usize = 100_000;
@@ -89,9 +93,13 @@ fn manager_settings(loaded: &LoadedConfig, disabled_tags: Vec<String>) -> Manage
     }
 }
 
-fn sinks(loaded: &LoadedConfig, host: &str) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+fn sinks(
+    loaded: &LoadedConfig,
+    host: &str,
+) -> anyhow::Result<(Vec<Box<dyn Sink>>, ExporterStatsList)> {
     let c = &loaded.config;
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let exporters = crate::export::build(c, host).context("cannot start an exporter")?;
+    let mut sinks: Vec<Box<dyn Sink>> = exporters.sinks;
     if let Some(target) = &c.output.jsonl {
         let sink = JsonlSink::open(target, host.to_owned())
             .with_context(|| format!("cannot open --jsonl {target}"))?;
@@ -103,7 +111,7 @@ fn sinks(loaded: &LoadedConfig, host: &str) -> anyhow::Result<Vec<Box<dyn Sink>>
     if sinks.is_empty() {
         tracing::warn!("no sink is configured: events are counted but not written (use --jsonl, --console or an exporter)");
     }
-    Ok(sinks)
+    Ok((sinks, exporters.stats))
 }
 
 /// Runs the collector until SIGTERM or SIGINT.
@@ -151,10 +159,11 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
         c.pipeline.trace_window,
         MAX_TRACE_ENTITIES,
     ))];
+    let (sinks, exporters) = sinks(&loaded, &host)?;
     let pipeline = pipeline::spawn(
         consumer,
         stages,
-        sinks(&loaded, &host)?,
+        sinks,
         PipelineSettings {
             batch_size: c.pipeline.batch_size,
         },
@@ -179,6 +188,7 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
         manager: supervisor.status_handle(),
         pipeline: pipeline.stats(),
         ring: producer.clone(),
+        exporters,
     };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let http_task = match &c.metrics.addr {

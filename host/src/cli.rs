@@ -34,6 +34,9 @@ pub enum Command {
     /// Inspect plugin files without starting them.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The reference receiver of the gRPC export protocol: acks every batch and writes the
+    /// events as JSON Lines, to check the export path end to end.
+    Receive(crate::export::receive::ReceiveArgs),
     /// Check a config file: exit 0, or print FILE:LINE:COLUMN: FIELD: message and exit 1.
     CheckConfig {
         /// The config file.
@@ -87,10 +90,10 @@ pub struct RunArgs {
     /// Print every delivered event, one readable line each, to stdout.
     #[arg(long)]
     pub console: bool,
-    /// Tapio server address.
+    /// Tapio server address; giving it enables the gRPC export (`export.grpc.enabled`).
     #[arg(long, default_value = "localhost:9090")]
     pub server: String,
-    /// OTEL collector endpoint.
+    /// OTEL collector endpoint; giving it enables the OTLP export (`export.otlp.enabled`).
     #[arg(long, default_value = "localhost:4317")]
     pub otel_endpoint: String,
     /// Enable the eBPF collectors.
@@ -153,9 +156,11 @@ impl RunArgs {
         }
         if given("server") {
             config.export.server = self.server.clone();
+            config.export.grpc.enabled = true;
         }
         if given("otel_endpoint") {
             config.export.otel_endpoint = self.otel_endpoint.clone();
+            config.export.otlp.enabled = true;
         }
         if given("buffer_size") {
             config.export.batch_size = self.buffer_size;

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod event;
+pub mod export;
 pub mod pipeline;
 pub mod plugin;
 pub mod sink;

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         Some(Command::Plugins(PluginsCommand::Inspect { file })) => {
             commands::inspect(&file).map(|text| print!("{text}"))
         }
+        Some(Command::Receive(args)) => {
+            app::init_logging("info", cli::LogFormat::Text);
+            tapio_host::export::receive::run(args)
+        }
         Some(Command::CheckConfig { file, plugins_dir }) => {
             match commands::check_config(&file, plugins_dir) {
                 Ok(report) => {

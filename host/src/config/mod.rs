@@ -109,7 +109,7 @@ pub struct HostConfig {
     pub pipeline: Pipeline,
     /// Local outputs (console, JSON Lines).
     pub output: Output,
-    /// Exporters (gRPC to the Tapio server, OTLP).
+    /// Exporters (gRPC to the Tapio server, OTLP; NATS is under `orchestrator.nats`).
     pub export: Export,
     /// The health and metrics endpoint.
     pub metrics: Metrics,
@@ -142,24 +142,8 @@ impl Default for Orchestrator {
     }
 }
 
-/// `orchestrator.nats:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Nats {
-    /// Server URL; empty disables NATS export.
-    pub url: String,
-    /// Subject prefix; each collector publishes to `<subject>.<collector>`.
-    pub subject: String,
-}
-
-impl Default for Nats {
-    fn default() -> Self {
-        Nats {
-            url: String::new(),
-            subject: "tapio.events".to_owned(),
-        }
-    }
-}
+/// `orchestrator.nats:`: NATS JetStream export (see [`crate::export::config::NatsConfig`]).
+pub use crate::export::config::NatsConfig as Nats;
 
 /// `plugins:`.
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +269,10 @@ pub struct Export {
     /// Longest time an event waits for its batch (`--flush-interval`).
     #[serde(with = "duration")]
     pub flush_interval: Duration,
+    /// The gRPC stream to the Tapio server.
+    pub grpc: crate::export::config::GrpcConfig,
+    /// OTLP export.
+    pub otlp: crate::export::config::OtlpConfig,
 }
 
 impl Default for Export {
@@ -295,6 +283,8 @@ impl Default for Export {
             otel_endpoint: "localhost:4317".to_owned(),
             batch_size: 1000,
             flush_interval: Duration::from_secs(1),
+            grpc: Default::default(),
+            otlp: Default::default(),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! Per plugin (label `plugin`): events, dropped events, errors, panics, reloads, stop
 //! timeouts, `up` and health; plugin-specific metrics as `tapio_plugin_<name>`. Host: ring
 //! capacity and fill, retained libraries, abandoned instances, pipeline and sink counters,
-//! open correlation groups.
+//! open correlation groups. Per exporter (label `exporter`): `tapio_export_*` events
+//! received, sent, acked, failed, retried, spooled, dropped, protocol errors, queue depth,
+//! spool bytes, connected.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -31,7 +33,7 @@ impl std::fmt::Debug for ObserverDebug {
     }
 }
 
-type Labels = Vec<(Cow<'static, str>, Cow<'static, str>)>;
+pub(crate) type Labels = Vec<(Cow<'static, str>, Cow<'static, str>)>;
 
 /// A plugin-specific metric family: help, kind and samples.
 type CustomFamily = (String, MetricKind, Vec<(Labels, f64)>);
@@ -40,7 +42,7 @@ fn plugin_label(name: &'static str) -> Labels {
     vec![(Cow::Borrowed("plugin"), Cow::Borrowed(name))]
 }
 
-fn counter_family(
+pub(crate) fn counter_family(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -58,7 +60,7 @@ fn counter_family(
     Ok(())
 }
 
-fn gauge_family(
+pub(crate) fn gauge_family(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -305,6 +307,7 @@ impl Collector for HostCollector {
             "Write or flush errors of a sink.",
             &sink(&p.sink_errors),
         )?;
+        crate::export::stats::encode_metrics(&mut encoder, &o.exporters)?;
         let info = vec![(
             Cow::Borrowed("version"),
             Cow::Borrowed(env!("CARGO_PKG_VERSION")),

@@ -25,6 +25,8 @@ pub struct Observer {
     pub pipeline: Arc<PipelineStats>,
     /// A producer handle, for the ring's fill level.
     pub ring: tapio_ring::Producer<crate::event::Event>,
+    /// Counters of the enabled exporters.
+    pub exporters: Vec<Arc<crate::export::ExporterStats>>,
 }
 
 impl Observer {

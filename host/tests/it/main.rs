@@ -2,6 +2,10 @@
 //! libraries from a temporary plugins directory.
 
 mod cli;
+mod export_grpc;
+mod export_nats;
+mod export_otlp;
+mod export_support;
 mod lifecycle;
 mod load;
 mod packaging;
