@@ -272,10 +272,13 @@ impl EntityGraph {
     }
 
     /// Records what `/proc/<pid>/cgroup` said about a live process.
-    pub fn learn_proc_cgroup(&mut self, pid: u32, path: &str, now_ns: u64) {
+    pub fn learn_proc_cgroup(&mut self, pid: u32, path: &str, cgroup_id: Option<u64>, now_ns: u64) {
         let owner = cgroup_path::parse(path);
         let p = self.procs.entry(pid, now_ns, ProcInfo::default);
         p.cgroup_path = Some(CompactString::new(path));
+        if p.cgroup_id.is_none() {
+            p.cgroup_id = cgroup_id;
+        }
         set(&mut p.container, owner.container_id.as_deref());
         set(&mut p.pod_uid, owner.pod_uid.as_deref());
         set(&mut p.unit, owner.unit.as_deref());
@@ -378,15 +381,13 @@ impl EntityGraph {
         let ns = str_attr(e, attr::NAMESPACE).unwrap_or("");
         let name = str_attr(e, attr::OBJECT_NAME).unwrap_or("");
         match kind {
-            "ReplicaSet" => {
-                if str_attr(e, attr::OWNER_KIND) == Some("Deployment") {
-                    if let Some(dep) = str_attr(e, attr::OWNER_NAME) {
-                        *self.replicasets.entry(
-                            compact_str::format_compact!("{ns}/{name}"),
-                            now,
-                            CompactString::default,
-                        ) = CompactString::new(dep);
-                    }
+            "ReplicaSet" if str_attr(e, attr::OWNER_KIND) == Some("Deployment") => {
+                if let Some(dep) = str_attr(e, attr::OWNER_NAME) {
+                    *self.replicasets.entry(
+                        compact_str::format_compact!("{ns}/{name}"),
+                        now,
+                        CompactString::default,
+                    ) = CompactString::new(dep);
                 }
             }
             "Service" => {
@@ -455,6 +456,11 @@ impl EntityGraph {
         }
         out.sort();
         out
+    }
+
+    /// The labels of a pod (`k=v,k=v`), when its object was seen.
+    pub fn pod_labels(&self, pod_uid: &str) -> Option<CompactString> {
+        self.pods.get(&CompactString::new(pod_uid))?.labels.clone()
     }
 
     /// The services whose selector matches the labels of `pod_uid`.
@@ -729,7 +735,7 @@ mod tests {
         let mut e = ev("x", 1, &[]);
         e.pid = Some(7);
         assert_eq!(g.resolve(&e).unit, None);
-        g.learn_proc_cgroup(7, "/system.slice/redis.service", 2);
+        g.learn_proc_cgroup(7, "/system.slice/redis.service", None, 2);
         assert!(g.knows_process(7));
         assert_eq!(g.resolve(&e).unit.as_deref(), Some("redis.service"));
         assert_eq!(

@@ -107,7 +107,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             let mut n = 0usize;
             self.map.retain(|_, _| {
                 n += 1;
-                n % 2 == 0
+                n.is_multiple_of(2)
             });
         }
         self.evicted += (before - self.map.len()) as u64;

@@ -2,6 +2,7 @@
 //! libraries from a temporary plugins directory.
 
 mod cli;
+mod correlation;
 mod lifecycle;
 mod load;
 mod packaging;

@@ -1,0 +1,323 @@
+//! Correlation scenarios on recorded event streams (`tests/fixtures/correlation/*.jsonl`)
+//! with an injected clock: each built-in rule forms the expected group, root cause, chain,
+//! scores and prediction; unrelated events stay out; interleaved scenarios stay separate.
+
+use std::path::Path;
+
+use tapio_host::correlate::replay;
+use tapio_host::correlate::resolver::{ProcSource, Resolver};
+use tapio_host::correlate::rules::{load_builtin, RuleSet};
+use tapio_host::correlate::{CorrelationStage, Settings};
+use tapio_host::event::{hex, Event, Value};
+use tapio_host::pipeline::stage::Stage;
+
+const T0: u64 = 1_700_000_000_000_000_000;
+const S: u64 = 1_000_000_000;
+const MIB: u64 = 1024 * 1024;
+
+/// Cgroup limits as the resolver thread would read them from `memory.max`.
+struct Limits;
+
+impl ProcSource for Limits {
+    fn cgroup_of(&self, _: u32) -> Option<String> {
+        None
+    }
+    fn cgroup_id(&self, _: &str) -> Option<u64> {
+        None
+    }
+    fn memory_max(&self, path: &str) -> Option<u64> {
+        path.contains("kubepods").then_some(512 * MIB)
+    }
+}
+
+fn stage(settings: Settings) -> CorrelationStage {
+    let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+    CorrelationStage::new(
+        settings,
+        rules,
+        Resolver::inline(Limits),
+        fastrand::Rng::with_seed(7),
+    )
+}
+
+/// Replays a fixture one event per batch, the clock at each event's time, then advances the
+/// clock an hour so idle groups close. Returns everything the stage delivered, in order.
+fn replay_fixture(name: &str) -> Vec<Event> {
+    replay_with(
+        name,
+        Settings {
+            attach_delay: std::time::Duration::ZERO,
+            ..Settings::default()
+        },
+    )
+}
+
+fn replay_with(name: &str, settings: Settings) -> Vec<Event> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/correlation")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let events = replay::parse_stream(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut st = stage(settings);
+    let mut out = Vec::new();
+    let mut last = T0;
+    for e in events {
+        last = e.timestamp_ns;
+        let mut batch = vec![e];
+        st.process(&mut batch, last);
+        out.append(&mut batch);
+    }
+    st.tick(last + 3600 * S);
+    st.drain(&mut out);
+    assert_eq!(st.open_groups(), 0, "every group closed");
+    out
+}
+
+fn s<'a>(e: &'a Event, key: &str) -> &'a str {
+    e.attribute(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{} has no text {key}", e.event_type))
+}
+
+fn f(e: &Event, key: &str) -> f64 {
+    match e.attribute(key) {
+        Some(Value::Float(v)) => *v,
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+fn groups(out: &[Event]) -> Vec<&Event> {
+    out.iter()
+        .filter(|e| e.event_type == "tapio.correlation.group")
+        .collect()
+}
+
+fn json(e: &Event, key: &str) -> serde_json::Value {
+    serde_json::from_str(s(e, key)).unwrap_or_else(|err| panic!("{key}: {err}"))
+}
+
+fn chain_steps(g: &Event) -> Vec<String> {
+    json(g, "tapio.group.chain")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn find<'a>(out: &'a [Event], ty: &str, nth: usize) -> &'a Event {
+    out.iter()
+        .filter(|e| e.event_type == ty)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no {ty} #{nth}"))
+}
+
+fn member_ids(g: &Event) -> Vec<String> {
+    json(g, "tapio.group.spans")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The spans form one tree: one root (the root cause), every parent is a span of the group.
+fn assert_span_tree(g: &Event) -> serde_json::Value {
+    let spans = json(g, "tapio.group.spans");
+    let list = spans.as_array().unwrap();
+    let ids: Vec<&str> = list
+        .iter()
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
+    let roots: Vec<_> = list.iter().filter(|s| s["parent_span_id"] == "").collect();
+    assert_eq!(roots.len(), 1, "one root span: {spans:#}");
+    assert_eq!(
+        roots[0]["event_id"],
+        s(g, "tapio.group.root_cause.event_id")
+    );
+    for sp in list {
+        let p = sp["parent_span_id"].as_str().unwrap();
+        assert!(
+            p.is_empty() || ids.contains(&p),
+            "parent {p} is a span of the group: {spans:#}"
+        );
+        assert_eq!(sp["span_id"].as_str().unwrap().len(), 16);
+    }
+    assert_eq!(
+        hex(&g.trace.unwrap().trace_id),
+        s(g, "tapio.group.id"),
+        "the group event carries the group trace"
+    );
+    spans
+}
+
+#[test]
+fn memory_cascade_forms_one_group_with_root_cause_chain_scores_and_prediction() {
+    let out = replay_fixture("memory_cascade.jsonl");
+    let gs = groups(&out);
+    assert_eq!(
+        gs.len(),
+        1,
+        "{:#?}",
+        gs.iter()
+            .map(|g| s(g, "tapio.group.rule"))
+            .collect::<Vec<_>>()
+    );
+    let g = gs[0];
+    assert_eq!(s(g, "tapio.group.rule"), "memory-pressure-cascade");
+    assert_eq!(s(g, "tapio.group.intent"), "memory_pressure_cascade");
+    assert_eq!(g.source, "correlation");
+    let first_growth = find(&out, "memory.rss_growth", 0);
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        first_growth.id.to_string()
+    );
+    assert_eq!(s(g, "tapio.group.root_cause.step"), "pressure");
+    assert_eq!(
+        chain_steps(g),
+        ["pressure", "oom", "sigkill", "container_exit", "restart"]
+    );
+    assert_eq!(f(g, "tapio.group.confidence"), 1.0);
+    assert!(
+        s(g, "tapio.group.confidence.formula").contains("coverage(5/5 steps)"),
+        "{}",
+        s(g, "tapio.group.confidence.formula")
+    );
+    assert!(s(g, "tapio.group.confidence.formula").contains("order(4/4 causal pairs in order)"));
+    assert_eq!(s(g, "tapio.group.close_reason"), "complete");
+    // Impact: the pod and its service; the client seen retransmitting to the pod IP.
+    assert_eq!(s(g, "tapio.group.impact.severity"), "critical");
+    let uid = "1b2c3d4e-0000-1111-2222-333344445555";
+    assert_eq!(
+        json(g, "tapio.group.impact.entities"),
+        serde_json::json!([format!("pod/{uid}"), "service/production/api"])
+    );
+    assert_eq!(
+        json(g, "tapio.group.impact.dependents"),
+        serde_json::json!(["cgroup/77"])
+    );
+    assert_eq!(f(g, "tapio.group.impact.business"), 1.0);
+    assert!(s(g, "tapio.group.impact.business.formula").contains("namespace production"));
+    assert_eq!(s(g, "tapio.group.impact.cascade_risk"), "high");
+    // Prediction: samples 300, 350, 400 MiB at 0/10/20 s (5 MiB/s) against the 512 MiB
+    // memory.max: (512 - 400) / 5 = 22.4 s, computed at the second sample, before the kill.
+    assert_eq!(s(g, "tapio.group.prediction.kind"), "time_to_limit");
+    assert_eq!(f(g, "tapio.group.prediction.eta_s"), 22.4);
+    let oom = find(&out, "container.oom", 0);
+    let predicted_at = match g.attribute("tapio.group.prediction.at_ns") {
+        Some(Value::UInt(v)) => *v,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(predicted_at, T0 + 20 * S);
+    assert!(predicted_at < oom.timestamp_ns);
+    let p = find(&out, "tapio.correlation.prediction", 0);
+    let p_index = out.iter().position(|e| e.id == p.id).unwrap();
+    let oom_index = out.iter().position(|e| e.id == oom.id).unwrap();
+    assert!(
+        p_index < oom_index,
+        "the prediction was delivered before the OOM kill"
+    );
+    assert_eq!(s(p, "tapio.group.id"), s(g, "tapio.group.id"));
+    assert_eq!(s(g, "tapio.group.prediction.event_id"), p.id.to_string());
+    assert!(
+        s(p, "tapio.prediction.text").contains("limit reached in 22s"),
+        "{}",
+        s(p, "tapio.prediction.text")
+    );
+    // The group's trace: root = first growth sample; OOM's parent = the latest pressure
+    // event before it; SIGKILL's parent = the OOM.
+    let spans = assert_span_tree(g);
+    let span_of = |e: &Event| hex(&e.trace.unwrap().span_id);
+    let by_event = |e: &Event| {
+        spans
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["event_id"] == e.id.to_string())
+            .cloned()
+            .unwrap()
+    };
+    let pressure = find(&out, "container.memory_pressure", 0);
+    let pressure = if pressure.container_id.as_deref() == Some(&"c0ffee00".repeat(8)) {
+        pressure
+    } else {
+        find(&out, "container.memory_pressure", 1)
+    };
+    assert_eq!(by_event(oom)["parent_span_id"], span_of(pressure));
+    let kill = find(&out, "container.exit", 0);
+    assert_eq!(by_event(kill)["parent_span_id"], span_of(oom));
+    // Members delivered after confirmation carry the group id and trace.
+    for e in [
+        oom,
+        kill,
+        find(&out, "cri.container.exited", 0),
+        find(&out, "k8s.event", 0),
+    ] {
+        assert_eq!(
+            s(e, "tapio.group.id"),
+            s(g, "tapio.group.id"),
+            "{}",
+            e.event_type
+        );
+        assert_eq!(e.trace.unwrap().trace_id, g.trace.unwrap().trace_id);
+    }
+    assert_eq!(hex(&kill.trace.unwrap().parent_span_id), span_of(oom));
+    // Entity enrichment: the OOM event names the pod, namespace and deployment.
+    assert_eq!(s(oom, "k8s.pod.name"), "api-5d8f-x2");
+    assert_eq!(s(oom, "k8s.namespace.name"), "production");
+    assert_eq!(s(oom, "k8s.deployment.name"), "api");
+    // Unrelated events stay out.
+    let members = member_ids(g);
+    for e in out.iter().filter(|e| {
+        matches!(e.pid, Some(777 | 888 | 999)) || e.event_type == "kernel.network.retransmit"
+    }) {
+        assert!(
+            e.attribute("tapio.group.id").is_none(),
+            "{} joined a group",
+            e.event_type
+        );
+        assert!(
+            !members.contains(&e.id.to_string()),
+            "{} listed in the group",
+            e.event_type
+        );
+    }
+}
+
+#[test]
+fn interleaved_cascades_on_different_pods_stay_separate() {
+    let out = replay_fixture("interleaved.jsonl");
+    let gs = groups(&out);
+    assert_eq!(gs.len(), 2);
+    let entities: Vec<&str> = gs.iter().map(|g| s(g, "tapio.group.entity")).collect();
+    assert!(
+        entities.contains(&"pod/1b2c3d4e-0000-1111-2222-333344445555"),
+        "{entities:?}"
+    );
+    assert!(
+        entities.contains(&"pod/9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"),
+        "{entities:?}"
+    );
+    assert_ne!(s(gs[0], "tapio.group.id"), s(gs[1], "tapio.group.id"));
+    let (a, b) = (member_ids(gs[0]), member_ids(gs[1]));
+    assert!(a.iter().all(|id| !b.contains(id)), "no shared member");
+    for g in gs {
+        assert_eq!(chain_steps(g).len(), 5);
+        assert_eq!(f(g, "tapio.group.confidence"), 1.0);
+        assert_span_tree(g);
+        // Each group's members are of its own pod.
+        let pod = s(g, "tapio.group.entity")
+            .trim_start_matches("pod/")
+            .to_owned();
+        let members = out
+            .iter()
+            .filter(|e| e.source != "correlation")
+            .filter(|e| {
+                e.attribute("tapio.group.id").and_then(Value::as_str)
+                    == Some(s(g, "tapio.group.id"))
+            });
+        for e in members {
+            assert_eq!(s(e, "k8s.pod.uid"), pod, "{}", e.event_type);
+        }
+    }
+}
