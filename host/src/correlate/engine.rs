@@ -133,6 +133,8 @@ pub struct OpenGroup {
     pub dropped_members: u64,
     /// When the group was confirmed, if it was.
     pub confirmed_ns: Option<u64>,
+    /// When every step had matched, if they have.
+    pub complete_ns: Option<u64>,
     /// Prediction samples `(time, value)`.
     pub samples: Vec<(u64, f64)>,
     /// The limit for `time_to_limit`.
@@ -344,10 +346,11 @@ impl Engine {
             self.counts.rule_matches += 1;
             self.matches_per_rule[ri] += 1;
             let gk = (ri as u32, key);
-            // A group idle for a window is over: close it before this event opens a new one.
+            // A group idle for a window, or complete and past its linger, is over: close it
+            // before this event opens a new one.
             if let Some(g) = self.groups.get(&gk) {
-                if e.timestamp_ns.saturating_sub(g.last_ns) > rule.window_ns {
-                    self.close(&gk, CloseReason::Idle, out);
+                if let Some(why) = due(g, rule, e.timestamp_ns) {
+                    self.close(&gk, why, out);
                 }
             }
             if !self.groups.contains_key(&gk) {
@@ -374,6 +377,7 @@ impl Engine {
                         members: Vec::new(),
                         dropped_members: 0,
                         confirmed_ns: None,
+                        complete_ns: None,
                         samples: Vec::new(),
                         limit: None,
                         prediction: None,
@@ -457,8 +461,8 @@ impl Engine {
                 tagged = true;
                 tag(e, g, rule, si, keep_trace);
             }
-            if g.complete(rule) && g.confirmed_ns.is_some() {
-                self.close(&gk, CloseReason::Complete, out);
+            if g.complete_ns.is_none() && g.confirmed_ns.is_some() && g.complete(rule) {
+                g.complete_ns = Some(e.timestamp_ns);
             }
         }
         self.scratch = candidates;
@@ -474,14 +478,13 @@ impl Engine {
     /// Closes groups idle for their window at `now_ns`.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Output>) {
         let rules = &self.rules.rules;
-        let idle: Vec<_> = self
+        let due: Vec<_> = self
             .groups
             .iter()
-            .filter(|(_, g)| now_ns.saturating_sub(g.last_ns) > rules[g.rule].window_ns)
-            .map(|(k, _)| k.clone())
+            .filter_map(|(k, g)| due(g, &rules[g.rule], now_ns).map(|why| (k.clone(), why)))
             .collect();
-        for k in idle {
-            self.close(&k, CloseReason::Idle, out);
+        for (k, why) in due {
+            self.close(&k, why, out);
         }
     }
 
@@ -515,6 +518,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether a group is over at `now_ns`, and why.
+fn due(g: &OpenGroup, rule: &CompiledRule, now_ns: u64) -> Option<CloseReason> {
+    if g.complete_ns
+        .is_some_and(|c| now_ns.saturating_sub(c) > rule.linger_ns)
+    {
+        return Some(CloseReason::Complete);
+    }
+    (now_ns.saturating_sub(g.last_ns) > rule.window_ns).then_some(CloseReason::Idle)
 }
 
 fn collect_sample(

@@ -64,7 +64,7 @@ pub fn explain(g: &OpenGroup, rule: &CompiledRule) -> Option<Explanation> {
         })?;
     let mut cur = start;
     for _ in 0..MAX_CAUSAL_HOPS {
-        let latest = last_of(g, cur).map_or(0, |m| m.ts);
+        let latest = last_of(g, cur).map_or(0, |m| m.end_ns.max(m.ts));
         let pred = rule
             .causes
             .iter()
@@ -106,7 +106,7 @@ pub fn explain(g: &OpenGroup, rule: &CompiledRule) -> Option<Explanation> {
         .collect();
     let in_order = applicable
         .iter()
-        .filter(|(a, b)| first_ts(*a) <= last_of(g, *b).map_or(0, |m| m.ts))
+        .filter(|(a, b)| first_ts(*a) <= last_of(g, *b).map_or(0, |m| m.end_ns.max(m.ts)))
         .count();
     let order = if applicable.is_empty() {
         1.0
@@ -191,6 +191,9 @@ pub fn assess(
         }
     }
     dependents.retain(|d| !entities.contains(d));
+    if entities.is_empty() {
+        entities.push(g.key.to_string());
+    }
     entities.sort();
     dependents.sort();
     let mut cascade_risk = rule.cascade_risk.clone();

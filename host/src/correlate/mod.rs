@@ -413,10 +413,6 @@ impl Stage for CorrelationStage {
     fn tick(&mut self, now_ns: u64) {
         self.apply_rule_updates();
         self.apply_answers(now_ns);
-        self.enricher.tick(now_ns);
-        self.graph.expire(now_ns);
-        self.spans.expire(now_ns);
-        self.resolver.expire(now_ns);
         if self.semantic() {
             let mut pending = std::mem::take(&mut self.pending);
             let mut released = std::mem::take(&mut self.released);
@@ -431,6 +427,11 @@ impl Stage for CorrelationStage {
             self.outputs = outputs;
             self.pending = pending;
         }
+        // Expire after groups closed, so a closing group still sees its entities.
+        self.enricher.tick(now_ns);
+        self.graph.expire(now_ns);
+        self.spans.expire(now_ns);
+        self.resolver.expire(now_ns);
         self.publish();
         self.publish_rule_matches();
     }

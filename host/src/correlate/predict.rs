@@ -110,6 +110,9 @@ pub fn time_to_limit(samples: &[(u64, f64)], limit: f64) -> Option<LimitPredicti
     })
 }
 
+/// Mean ratio between consecutive intervals above which back-off counts as growing.
+const GROWING_BACKOFF: f64 = 1.2;
+
 /// The next crash of a crash loop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrashPrediction {
@@ -117,8 +120,10 @@ pub struct CrashPrediction {
     pub crashes: usize,
     /// Mean interval between them (s).
     pub mean_interval_s: f64,
-    /// Predicted next interval from a line through the intervals (s).
+    /// Predicted next interval (s).
     pub next_interval_s: f64,
+    /// How `next_interval_s` was computed.
+    pub method: &'static str,
     /// Mean ratio between consecutive intervals (> 1: back-off growing).
     pub backoff_ratio: f64,
     /// When the prediction was made: the last crash (ns).
@@ -129,8 +134,12 @@ impl CrashPrediction {
     /// The formula with its numbers.
     pub fn formula(&self) -> String {
         format!(
-            "{} crashes; intervals mean {:.1}s, line through intervals gives next {:.1}s; back-off ratio {:.2}",
-            self.crashes, self.mean_interval_s, self.next_interval_s, self.backoff_ratio
+            "{} crashes; intervals mean {:.1}s; back-off ratio {:.2}; next interval = {} = {:.1}s",
+            self.crashes,
+            self.mean_interval_s,
+            self.backoff_ratio,
+            self.method,
+            self.next_interval_s
         )
     }
 }
@@ -150,7 +159,7 @@ pub fn crash_loop(times: &[u64], min_samples: usize) -> Option<CrashPrediction> 
         .enumerate()
         .map(|(i, v)| (i as u64 * 1_000_000_000, *v))
         .collect();
-    let next = match linear_fit(&points) {
+    let linear = match linear_fit(&points) {
         Some(fit) => fit.at(intervals.len() as u64 * 1_000_000_000).max(0.0),
         None => mean,
     };
@@ -159,12 +168,21 @@ pub fn crash_loop(times: &[u64], min_samples: usize) -> Option<CrashPrediction> 
         .filter(|w| w[0] > 0.0)
         .map(|w| w[1] / w[0])
         .collect();
-    let backoff_ratio = if ratios.is_empty() {
+    let backoff_ratio: f64 = if ratios.is_empty() {
         1.0
     } else {
         ratios.iter().sum::<f64>() / ratios.len() as f64
     };
+    // Growing back-off (the kubelet doubles it): the next interval is the last one times the
+    // mean ratio; otherwise the line through the intervals.
+    let last = *intervals.last()?;
+    let (next, method) = if backoff_ratio > GROWING_BACKOFF {
+        (last * backoff_ratio, "last interval * back-off ratio")
+    } else {
+        (linear, "line through the intervals")
+    };
     Some(CrashPrediction {
+        method,
         crashes: t.len(),
         mean_interval_s: mean,
         next_interval_s: next,
@@ -242,8 +260,12 @@ mod tests {
         assert_eq!(p.crashes, 5);
         assert!((p.mean_interval_s - 37.5).abs() < 1e-9);
         assert!((p.backoff_ratio - 2.0).abs() < 1e-9);
-        // Line through (0,10) (1,20) (2,40) (3,80): slope 23, intercept 2 -> next at 4: 94.
-        assert!((p.next_interval_s - 94.0).abs() < 1e-9, "{p:?}");
+        // Doubling back-off: 80 s * 2.
+        assert!((p.next_interval_s - 160.0).abs() < 1e-9, "{p:?}");
+        // Steady intervals (10, 12, 14): the line gives 16.
+        let steady = crash_loop(&[0, 10 * S, 22 * S, 36 * S], 3).unwrap();
+        assert!((steady.next_interval_s - 16.0).abs() < 1e-9, "{steady:?}");
+        assert_eq!(steady.method, "line through the intervals");
         assert!(crash_loop(&times[..2], 3).is_none());
     }
 

@@ -321,3 +321,308 @@ fn interleaved_cascades_on_different_pods_stay_separate() {
         }
     }
 }
+
+fn only_group<'a>(out: &'a [Event], rule: &str) -> &'a Event {
+    let gs: Vec<&Event> = groups(out)
+        .into_iter()
+        .filter(|g| s(g, "tapio.group.rule") == rule)
+        .collect();
+    assert_eq!(gs.len(), 1, "one {rule} group");
+    gs[0]
+}
+
+fn rules_of(out: &[Event]) -> Vec<String> {
+    let mut r: Vec<String> = groups(out)
+        .iter()
+        .map(|g| s(g, "tapio.group.rule").to_owned())
+        .collect();
+    r.sort();
+    r
+}
+
+#[test]
+fn crash_loop_predicts_the_next_crash_from_growing_backoff() {
+    let out = replay_fixture("crash_loop.jsonl");
+    assert_eq!(rules_of(&out), ["crash-loop"]);
+    let g = only_group(&out, "crash-loop");
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        find(&out, "cri.container.exited", 0).id.to_string()
+    );
+    assert_eq!(chain_steps(g), ["exit", "restart"]);
+    let contributing: Vec<String> = json(g, "tapio.group.contributing_factors")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(contributing, ["backoff", "backoff_event"]);
+    assert_eq!(f(g, "tapio.group.confidence"), 1.0);
+    // Exits at 10, 20, 40, 80 s: intervals 10, 20, 40 double, so the next is 40 * 2 = 80 s.
+    assert_eq!(s(g, "tapio.group.prediction.kind"), "crash_loop");
+    assert_eq!(f(g, "tapio.group.prediction.eta_s"), 80.0);
+    assert!(s(g, "tapio.group.prediction.formula").contains("back-off ratio 2.00"));
+    // The first prediction came at the third crash (intervals 10, 20: next 40 s).
+    let p = find(&out, "tapio.correlation.prediction", 0);
+    assert_eq!(p.timestamp_ns, T0 + 40 * S);
+    assert_eq!(f(p, "tapio.prediction.eta_s"), 40.0);
+    // dev namespace: business 0.8 * 0.2.
+    assert_eq!(f(g, "tapio.group.impact.business"), 0.16);
+    assert_eq!(s(g, "tapio.group.impact.severity"), "high");
+    assert_span_tree(g);
+}
+
+#[test]
+fn service_failure_joins_refused_connects_and_failing_spans() {
+    let out = replay_fixture("service_failure.jsonl");
+    assert_eq!(rules_of(&out), ["service-failure"]);
+    let g = only_group(&out, "service-failure");
+    let refused = find(&out, "kernel.network.connect_refused", 0);
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        refused.id.to_string()
+    );
+    assert_eq!(chain_steps(g), ["refused", "span_error"]);
+    // 0.5 * 2/4 + 0.3 * 1/1 + 0.2 * min(1, 2/4) = 0.65
+    assert_eq!(f(g, "tapio.group.confidence"), 0.65);
+    assert_eq!(s(g, "tapio.group.close_reason"), "idle");
+    assert_eq!(
+        json(g, "tapio.group.impact.entities"),
+        serde_json::json!(["unit/checkout.service"])
+    );
+    let error_span = find(&out, "otel.span", 0);
+    assert_eq!(s(error_span, "tapio.group.id"), s(g, "tapio.group.id"));
+    assert_eq!(
+        hex(&error_span.trace.unwrap().trace_id),
+        "0af7651916cd43dd8448eb211c80319c",
+        "the application's trace is kept"
+    );
+    assert!(
+        find(&out, "otel.span", 1)
+            .attribute("tapio.group.id")
+            .is_none(),
+        "the OK span is not a member"
+    );
+    assert_span_tree(g);
+}
+
+#[test]
+fn network_failure_groups_per_peer_and_dns_name() {
+    let out = replay_fixture("network_failure.jsonl");
+    assert_eq!(rules_of(&out), ["network-failure", "network-failure"]);
+    let gs = groups(&out);
+    let peer = gs
+        .iter()
+        .find(|g| s(g, "tapio.group.entity") == "10.1.2.3")
+        .expect("peer group");
+    let dns = gs
+        .iter()
+        .find(|g| s(g, "tapio.group.entity") == "db.internal")
+        .expect("dns group");
+    assert_eq!(chain_steps(peer), ["retransmit", "reset"]);
+    assert_eq!(
+        s(peer, "tapio.group.root_cause.event_id"),
+        find(&out, "kernel.network.retransmit", 0).id.to_string()
+    );
+    // 0.5 * 2/4 + 0.3 * 1/1 + 0.2 * min(1, 5/4) = 0.75
+    assert_eq!(f(peer, "tapio.group.confidence"), 0.75);
+    assert_eq!(
+        json(peer, "tapio.group.impact.entities"),
+        serde_json::json!(["cgroup/4100", "cgroup/4101"])
+    );
+    assert_eq!(
+        s(dns, "tapio.group.impact.severity"),
+        "critical",
+        "DNS is system-critical"
+    );
+    assert_eq!(
+        json(dns, "tapio.group.impact.system_critical.entities"),
+        serde_json::json!(["dns"])
+    );
+    let other_peer = out
+        .iter()
+        .find(|e| e.attribute("network.peer.address").and_then(Value::as_str) == Some("10.9.9.9"))
+        .unwrap();
+    assert!(
+        other_peer.attribute("tapio.group.id").is_none(),
+        "one retransmit is not a group"
+    );
+}
+
+#[test]
+fn disk_pressure_predicts_time_to_full_from_ephemeral_storage() {
+    let out = replay_fixture("disk_pressure.jsonl");
+    assert_eq!(rules_of(&out), ["disk-pressure"]);
+    let g = only_group(&out, "disk-pressure");
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        find(&out, "kubelet.pod.ephemeral_storage", 0)
+            .id
+            .to_string()
+    );
+    assert_eq!(chain_steps(g), ["ephemeral", "enospc"]);
+    // 6, 7, 8 GiB at 10, 70, 130 s (1 GiB/min) of 10 GiB: (10 - 8) GiB / (1 GiB/60 s) = 120 s.
+    assert_eq!(f(g, "tapio.group.prediction.eta_s"), 120.0);
+    assert!(
+        s(g, "tapio.group.prediction.text").contains("full in 2m00s"),
+        "{}",
+        s(g, "tapio.group.prediction.text")
+    );
+    // 0.5 * 2/3 + 0.3 * 1/1 + 0.2 * min(1, 4/3) = 0.833
+    assert_eq!(f(g, "tapio.group.confidence"), 0.833);
+    // staging: 0.8 * 0.6
+    assert_eq!(f(g, "tapio.group.impact.business"), 0.48);
+    assert_eq!(
+        s(find(&out, "kernel.syscall.error", 0), "tapio.group.id"),
+        s(g, "tapio.group.id")
+    );
+}
+
+#[test]
+fn cpu_starvation_beside_a_slow_span() {
+    let out = replay_fixture("cpu_starvation.jsonl");
+    assert_eq!(rules_of(&out), ["cpu-starvation"]);
+    let g = only_group(&out, "cpu-starvation");
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        find(&out, "resource.noisy_neighbor", 0).id.to_string()
+    );
+    assert_eq!(
+        chain_steps(g),
+        ["noisy_neighbor", "starvation", "slow_span"]
+    );
+    // 0.5 * 3/4 + 0.3 * 2/2 + 0.2 * min(1, 3/4) = 0.825
+    assert_eq!(f(g, "tapio.group.confidence"), 0.825);
+    assert_span_tree(g);
+}
+
+#[test]
+fn systemd_unit_failure_collects_the_units_journal_errors() {
+    let out = replay_fixture("systemd_unit_failure.jsonl");
+    assert_eq!(rules_of(&out), ["systemd-unit-failure"]);
+    let g = only_group(&out, "systemd-unit-failure");
+    assert_eq!(s(g, "tapio.group.entity"), "payments.service");
+    let exit = out
+        .iter()
+        .find(|e| e.event_type == "kernel.process.exit" && e.pid == Some(8100))
+        .unwrap();
+    assert_eq!(s(g, "tapio.group.root_cause.event_id"), exit.id.to_string());
+    assert_eq!(chain_steps(g), ["exit", "failed", "journal"]);
+    assert_eq!(f(g, "tapio.group.confidence"), 1.0);
+    let members = member_ids(g);
+    assert_eq!(members.len(), 4, "exit, failed, two journal errors");
+    let info = out
+        .iter()
+        .find(|e| {
+            e.attribute("log.body").and_then(Value::as_str)
+                == Some("info line that is not an error")
+        })
+        .unwrap();
+    assert!(!members.contains(&info.id.to_string()));
+    assert_eq!(s(g, "tapio.group.close_reason"), "complete");
+}
+
+#[test]
+fn etcd_trouble_beside_api_errors() {
+    let out = replay_fixture("etcd_trouble.jsonl");
+    assert_eq!(rules_of(&out), ["etcd-trouble"]);
+    let g = only_group(&out, "etcd-trouble");
+    assert_eq!(
+        chain_steps(g),
+        ["slow_fsync", "leader", "unhealthy", "api_errors"]
+    );
+    assert_eq!(
+        s(g, "tapio.group.root_cause.event_id"),
+        find(&out, "etcd.wal.fsync_slow", 0).id.to_string()
+    );
+    assert_eq!(f(g, "tapio.group.confidence"), 1.0);
+    assert!(s(g, "tapio.group.confidence.formula").contains("order(5/5"));
+    assert_eq!(s(g, "tapio.group.impact.severity"), "critical");
+    assert_eq!(
+        json(g, "tapio.group.impact.system_critical.entities"),
+        serde_json::json!(["etcd"])
+    );
+}
+
+#[test]
+fn basic_mode_enriches_and_traces_without_groups() {
+    let out = replay_with(
+        "memory_cascade.jsonl",
+        Settings {
+            mode: tapio_host::config::CorrelationMode::Basic,
+            ..Settings::default()
+        },
+    );
+    assert!(groups(&out).is_empty());
+    assert!(out.iter().all(|e| e.trace.is_some() && e.id.seq > 0));
+    let oom = find(&out, "container.oom", 0);
+    let kill = find(&out, "container.exit", 0);
+    assert_eq!(s(oom, "k8s.deployment.name"), "api");
+    assert_eq!(
+        oom.trace.unwrap().trace_id,
+        kill.trace.unwrap().trace_id,
+        "one entity, one window, one trace"
+    );
+    assert!(oom.attribute("tapio.group.id").is_none());
+}
+
+#[test]
+fn kernel_events_join_the_application_span_that_arrives_later() {
+    use tapio_host::event::{Attribute, Severity, TraceContext};
+    let mut st = stage(Settings {
+        attach_delay: std::time::Duration::from_secs(2),
+        ..Settings::default()
+    });
+    let span = |start: u64, dur: u64, id: u8| {
+        let mut e = Event::new("otel.span", "otel", Severity::Info, start);
+        e.attributes.push(Attribute {
+            key: "process.pid".into(),
+            value: Value::Int(3100),
+        });
+        e.attributes.push(Attribute {
+            key: "otel.span.duration_ns".into(),
+            value: Value::Int(dur as i64),
+        });
+        e.trace = Some(TraceContext {
+            trace_id: [0xaa; 16],
+            span_id: [id; 8],
+            parent_span_id: [0; 8],
+            flags: 1,
+        });
+        e
+    };
+    let mut out = Vec::new();
+    // An earlier span marks pid 3100 as instrumented.
+    let mut b = vec![span(T0, S / 10, 1)];
+    st.process(&mut b, T0 + S / 10);
+    out.append(&mut b);
+    // A refused connect during the next request: held, the span is not known yet.
+    let mut refused = Event::new(
+        "kernel.network.connect_refused",
+        "network",
+        Severity::Warning,
+        T0 + 10 * S + S / 10,
+    );
+    refused.pid = Some(3100);
+    let mut b = vec![refused];
+    st.process(&mut b, T0 + 10 * S + S / 10);
+    assert!(b.is_empty(), "held for its span");
+    // The request's span ends and arrives 0.5 s later.
+    let mut b = vec![span(T0 + 10 * S, S / 2, 2)];
+    st.process(&mut b, T0 + 10 * S + S / 2);
+    out.append(&mut b);
+    st.tick(T0 + 13 * S);
+    st.drain(&mut out);
+    let k = find(&out, "kernel.network.connect_refused", 0);
+    let t = k.trace.unwrap();
+    assert_eq!(t.trace_id, [0xaa; 16], "inside the application's trace");
+    assert_eq!(t.parent_span_id, [2; 8], "child of the request span");
+    assert_eq!(s(k, "tapio.otel.attached_span_id"), hex(&[2; 8]));
+    let stats = st.stats();
+    assert_eq!(
+        stats
+            .attached_events
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -174,6 +174,8 @@ pub struct CompiledRule {
     pub group_by: GroupBy,
     /// Window.
     pub window_ns: u64,
+    /// Time a complete group waits for late members.
+    pub linger_ns: u64,
     /// Steps.
     pub steps: Vec<CompiledStep>,
     /// Causal edges (earlier step index, later step index).

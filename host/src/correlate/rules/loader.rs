@@ -558,6 +558,7 @@ impl Validator<'_> {
             origin: self.file.to_owned(),
             group_by: group_by?,
             window_ns: r.window.as_nanos() as u64,
+            linger_ns: r.linger.as_nanos() as u64,
             steps,
             causes,
             confirm,

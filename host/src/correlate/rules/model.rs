@@ -37,6 +37,10 @@ pub struct Rule {
     /// complete or this long after its last member.
     #[serde(with = "duration", default = "five_minutes")]
     pub window: Duration,
+    /// Once every step matched, the group stays open this long for late members (journal
+    /// lines after a failure, more restarts) before it is delivered.
+    #[serde(with = "duration", default = "five_seconds")]
+    pub linger: Duration,
     /// The event patterns, in their usual causal order.
     pub steps: Vec<Step>,
     /// Ordered causal relationships `earlier -> later` between step ids: the earlier step's
@@ -75,6 +79,9 @@ fn workload() -> String {
 }
 fn five_minutes() -> Duration {
     Duration::from_secs(300)
+}
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
 }
 fn two() -> usize {
     2
