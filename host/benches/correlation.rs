@@ -31,16 +31,25 @@ use tapio_host::sink::{EventBatch, Sink, SinkError};
 use tapio_plugin_api::now_unix_nanos;
 
 const ENTITIES: u32 = 100_000;
+/// Pods, one container each; five processes per container.
 const PODS: u32 = 20_000;
 const BATCH: usize = 1024;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn stage() -> CorrelationStage {
     let rules = RuleSet::new(load_builtin().expect("built-in rules"));
-    CorrelationStage::new(Settings::default(), rules, Resolver::disabled(), fastrand::Rng::with_seed(1))
+    CorrelationStage::new(
+        Settings::default(),
+        rules,
+        Resolver::disabled(),
+        fastrand::Rng::with_seed(1),
+    )
 }
 
 fn attr(key: &str, value: Value) -> Attribute {
@@ -66,20 +75,25 @@ fn population(at: u64) -> Vec<Event> {
         e.attributes = vec![
             attr("k8s.object.kind", Value::Str("Pod".into())),
             attr("k8s.pod.uid", Value::Str(pod_uid(p))),
-            attr("k8s.pod.name", Value::Str(compact_str::format_compact!("pod-{p}"))),
+            attr(
+                "k8s.pod.name",
+                Value::Str(compact_str::format_compact!("pod-{p}")),
+            ),
             attr("k8s.namespace.name", Value::Str("production".into())),
         ];
         out.push(e);
     }
     for i in 0..ENTITIES {
-        let mut e = Event::new("cri.container.started", "cri", Severity::Info, at);
-        e.container_id = Some(container_of(i));
-        e.attributes = vec![attr("k8s.pod.uid", Value::Str(pod_uid(i % PODS)))];
-        out.push(e);
+        if i < PODS {
+            let mut e = Event::new("cri.container.started", "cri", Severity::Info, at);
+            e.container_id = Some(container_of(i));
+            e.attributes = vec![attr("k8s.pod.uid", Value::Str(pod_uid(i)))];
+            out.push(e);
+        }
         let mut e = Event::new("kernel.process.exec", "process", Severity::Info, at);
         e.pid = Some(10_000 + i);
         e.cgroup_id = Some(u64::from(i) + 1);
-        e.container_id = Some(container_of(i));
+        e.container_id = Some(container_of(i % PODS));
         e.attributes = vec![attr("process.executable.name", Value::Str("app".into()))];
         out.push(e);
     }
@@ -101,10 +115,18 @@ fn mixed(rng: &mut fastrand::Rng, at: u64) -> Event {
     };
     let mut e = Event::new(ty, "bench", sev, at);
     e.pid = Some(10_000 + i);
-    e.attributes = vec![
-        attr("process.pid", Value::Int(i64::from(10_000 + i))),
-        attr("network.peer.address", Value::Str(compact_str::format_compact!("10.1.{}.{}", (i / 256) % 256, i % 256))),
-    ];
+    e.attributes = vec![attr("process.pid", Value::Int(i64::from(10_000 + i)))];
+    if roll == 97 {
+        // Connections go to one of 1000 peers.
+        e.attributes.push(attr(
+            "network.peer.address",
+            Value::Str(compact_str::format_compact!(
+                "10.1.{}.{}",
+                (i / 256) % 4,
+                i % 256
+            )),
+        ));
+    }
     e
 }
 
@@ -119,7 +141,7 @@ fn part1() {
     }
     pop.clear();
     let mut rng = fastrand::Rng::with_seed(2);
-    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
     let mut total = Duration::ZERO;
     let mut done = 0u64;
     let mut at = t0;
@@ -135,7 +157,7 @@ fn part1() {
         total += took;
         hist.saturating_record(took.as_nanos() as u64);
         done += BATCH as u64;
-        if done % (BATCH as u64 * 1000) == 0 {
+        if done.is_multiple_of(BATCH as u64 * 1000) {
             st.tick(at);
         }
     }
@@ -187,11 +209,18 @@ fn part2() {
     }
     let sink = LatencySink {
         events: Arc::new(AtomicU64::new(0)),
-        hist: Arc::new(Mutex::new(Histogram::new(3).unwrap())),
+        hist: Arc::new(Mutex::new(
+            Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        )),
     };
     let (producer, consumer) = tapio_ring::ring::<Event>(65_536);
-    let handle = pipeline::spawn(consumer, vec![Box::new(st)], vec![Box::new(sink.clone())], PipelineSettings { batch_size: BATCH })
-        .expect("pipeline thread");
+    let handle = pipeline::spawn(
+        consumer,
+        vec![Box::new(st)],
+        vec![Box::new(sink.clone())],
+        PipelineSettings { batch_size: BATCH },
+    )
+    .expect("pipeline thread");
     let mut rng = fastrand::Rng::with_seed(3);
     let start = Instant::now();
     let mut sent = 0u64;
@@ -222,7 +251,15 @@ fn part2() {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -236,17 +273,29 @@ fn part3() {
         let mut batch: Vec<Event> = (0..1000u64)
             .map(|k| {
                 let n = round * 1000 + k;
-                let mut e = Event::new(if n % 50 == 0 { "kernel.network.retransmit" } else { "kernel.process.exec" }, "bench", Severity::Info, at);
+                let mut e = Event::new(
+                    if n.is_multiple_of(50) {
+                        "kernel.network.retransmit"
+                    } else {
+                        "kernel.process.exec"
+                    },
+                    "bench",
+                    Severity::Info,
+                    at,
+                );
                 e.pid = Some(n as u32);
                 e.cgroup_id = Some(n + 1);
                 e.container_id = Some(compact_str::format_compact!("{n:064x}"));
-                e.attributes = vec![attr("network.peer.address", Value::Str(compact_str::format_compact!("peer-{n}")))];
+                e.attributes = vec![attr(
+                    "network.peer.address",
+                    Value::Str(compact_str::format_compact!("peer-{n}")),
+                )];
                 e
             })
             .collect();
         at += 1_000_000;
         st.process(&mut batch, at);
-        if round % 100 == 0 {
+        if round.is_multiple_of(100) {
             st.tick(at);
             peak = peak.max(rss_kib());
         }

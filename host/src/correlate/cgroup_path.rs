@@ -59,20 +59,31 @@ pub fn parse(path: &str) -> CgroupOwner {
     owner
 }
 
-/// The v2 (or first) cgroup path in the text of `/proc/<pid>/cgroup`.
+/// The cgroup path of `/proc/<pid>/cgroup` text: the v2 path, unless it is the root on a
+/// hybrid host, then the v1 `memory` path; else the first path.
 pub fn from_proc_cgroup(text: &str) -> Option<&str> {
     let mut first = None;
+    let mut v2 = None;
+    let mut memory = None;
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(_), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         if id == "0" {
-            return Some(path);
+            v2 = Some(path);
+        } else if controllers.split(',').any(|c| c == "memory") {
+            memory = Some(path);
         }
         first.get_or_insert(path);
     }
-    first
+    match (v2, memory) {
+        (Some("/"), Some(m)) => Some(m),
+        (Some(p), _) => Some(p),
+        (None, Some(m)) => Some(m),
+        (None, None) => first,
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +130,7 @@ mod tests {
         assert_eq!(from_proc_cgroup(text), Some("/system.slice/a.service"));
         assert_eq!(from_proc_cgroup("4:cpu:/x\n"), Some("/x"));
         assert_eq!(from_proc_cgroup("garbage"), None);
+        let hybrid = "4:memory:/process_api/a8c2\n1:cpu:/\n0::/\n";
+        assert_eq!(from_proc_cgroup(hybrid), Some("/process_api/a8c2"));
     }
 }

@@ -135,8 +135,10 @@ pub struct OpenGroup {
     pub confirmed_ns: Option<u64>,
     /// When every step had matched, if they have.
     pub complete_ns: Option<u64>,
-    /// Prediction samples `(time, value)`.
+    /// Prediction samples `(time, value)`, of one process (`samples_of`).
     pub samples: Vec<(u64, f64)>,
+    /// The process the samples are of (usage of different processes is not one series).
+    pub samples_of: Option<u32>,
     /// The limit for `time_to_limit`.
     pub limit: Option<f64>,
     /// The latest prediction within the horizon.
@@ -379,6 +381,7 @@ impl Engine {
                         confirmed_ns: None,
                         complete_ns: None,
                         samples: Vec::new(),
+                        samples_of: None,
                         limit: None,
                         prediction: None,
                         prediction_event: None,
@@ -496,13 +499,24 @@ impl Engine {
         }
     }
 
+    /// Closes the least recently active quarter of the open groups (one pass: amortised
+    /// O(1) per opened group).
     fn evict_oldest(&mut self, out: &mut Vec<Output>) {
-        if let Some(k) = self
+        let mut last: Vec<u64> = self.groups.values().map(|g| g.last_ns).collect();
+        if last.is_empty() {
+            return;
+        }
+        let nth = (last.len() / 4).min(last.len() - 1);
+        let (_, cutoff, _) = last.select_nth_unstable(nth);
+        let cutoff = *cutoff;
+        let mut victims: Vec<_> = self
             .groups
             .iter()
-            .min_by_key(|(_, g)| g.last_ns)
+            .filter(|(_, g)| g.last_ns <= cutoff)
             .map(|(k, _)| k.clone())
-        {
+            .collect();
+        victims.truncate(nth + 1);
+        for k in victims {
             self.counts.evicted += 1;
             self.close(&k, CloseReason::Evicted, out);
         }
@@ -538,12 +552,18 @@ fn collect_sample(
     r: &Resolved,
     max_samples: usize,
 ) -> bool {
-    let before = g.samples.len();
+    let mut before = g.samples.len();
     match spec.kind {
         PredictionKind::CrashLoop => g.samples.push((e.timestamp_ns, 1.0)),
         PredictionKind::TimeToLimit => {
             let num =
                 |k: &Option<String>| k.as_deref().and_then(|k| e.attribute(k)).and_then(number);
+            if r.pid != g.samples_of {
+                // Another process grows now: its own series.
+                g.samples.clear();
+                g.samples_of = r.pid;
+                before = 0;
+            }
             if let (Some(from), Some(age)) = (num(&spec.from_value_attr), num(&spec.from_age_attr))
             {
                 let at = e.timestamp_ns.saturating_sub(age.max(0.0) as u64);

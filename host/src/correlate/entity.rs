@@ -325,17 +325,32 @@ impl EntityGraph {
                 set(&mut p.exe, str_attr(e, "process.executable.path"));
             }
         }
-        if let Some(cg) = e
-            .cgroup_id
-            .or_else(|| int_attr(e, "cgroup.id").map(|v| v as u64))
-        {
-            if cg != 0 {
-                let c = self.cgroups.entry(cg, now, CgroupInfo::default);
-                set(&mut c.path, path);
-                set(&mut c.container, container);
-                set(&mut c.pod_uid, pod_uid);
-                set(&mut c.unit, unit);
+        // Cgroup ids of different hierarchies (v2, v1 memory) can appear in one event, and
+        // a root cgroup is shared by everything: a cgroup id learns only what the event
+        // says of that very cgroup. The envelope id goes with the envelope container id;
+        // the `cgroup.path` goes with the `cgroup.id` attribute (the plugins set both).
+        let envelope_container = e
+            .container_id
+            .as_deref()
+            .or_else(|| str_attr(e, attr::CONTAINER_ID));
+        if let Some(cg) = e.cgroup_id.filter(|c| *c > 1) {
+            let c = self.cgroups.entry(cg, now, CgroupInfo::default);
+            set(&mut c.container, envelope_container);
+            if envelope_container.is_some() {
+                set(&mut c.pod_uid, str_attr(e, attr::POD_UID));
             }
+        }
+        if let (Some(cg), Some(p)) = (
+            int_attr(e, "cgroup.id")
+                .map(|v| v as u64)
+                .filter(|c| *c > 1),
+            path,
+        ) {
+            let c = self.cgroups.entry(cg, now, CgroupInfo::default);
+            set(&mut c.path, Some(p));
+            set(&mut c.container, owner.container_id.as_deref());
+            set(&mut c.pod_uid, owner.pod_uid.as_deref());
+            set(&mut c.unit, owner.unit.as_deref());
         }
         if let (Some(c), Some(pod)) = (container, pod_uid) {
             let slot = self
@@ -368,7 +383,6 @@ impl EntityGraph {
             }
         }
         self.observe_objects(e, now);
-        self.observe_network(e, now);
     }
 
     fn observe_objects(&mut self, e: &Event, now: u64) {
@@ -412,15 +426,20 @@ impl EntityGraph {
         }
     }
 
-    fn observe_network(&mut self, e: &Event, now: u64) {
+    /// Learns who connects to whom from an event already resolved to `r` (call after
+    /// [`EntityGraph::observe`] and [`EntityGraph::resolve`]).
+    pub fn observe_peer(&mut self, e: &Event, r: &Resolved) {
         let peer = str_attr(e, attr::PEER_ADDR)
             .or_else(|| str_attr(e, attr::SERVER_ADDR))
             .or_else(|| str_attr(e, attr::DNS_NAME));
         let Some(peer) = peer else { return };
-        let Some(client) = self.resolve(e).workload_key() else {
+        let Some(client) = r.workload_key() else {
             return;
         };
-        let clients = self.peers.entry(CompactString::new(peer), now, Vec::new);
+        let now = e.timestamp_ns;
+        let clients = self
+            .peers
+            .entry_by(peer, |k: &str| CompactString::new(k), now, Vec::new);
         if !clients.contains(&client) {
             if clients.len() >= MAX_CLIENTS_PER_PEER {
                 clients.remove(0);
@@ -441,7 +460,7 @@ impl EntityGraph {
             }
         };
         if let Some(p) = peer {
-            if let Some(clients) = self.peers.get(&CompactString::new(p)) {
+            if let Some(clients) = self.peers.get(p) {
                 add(clients);
             }
         }
@@ -460,12 +479,12 @@ impl EntityGraph {
 
     /// The labels of a pod (`k=v,k=v`), when its object was seen.
     pub fn pod_labels(&self, pod_uid: &str) -> Option<CompactString> {
-        self.pods.get(&CompactString::new(pod_uid))?.labels.clone()
+        self.pods.get(pod_uid)?.labels.clone()
     }
 
     /// The services whose selector matches the labels of `pod_uid`.
     pub fn services_of_pod(&self, pod_uid: &str) -> Vec<CompactString> {
-        let Some(pod) = self.pods.get(&CompactString::new(pod_uid)) else {
+        let Some(pod) = self.pods.get(pod_uid) else {
             return Vec::new();
         };
         let (Some(labels), Some(ns)) = (&pod.labels, &pod.namespace) else {
@@ -502,11 +521,20 @@ impl EntityGraph {
             unit: str_attr(e, attr::UNIT).map(CompactString::new),
             ..Resolved::default()
         };
+        if let Some(path) = str_attr(e, attr::CGROUP_PATH) {
+            let owner = cgroup_path::parse(path);
+            r.cgroup_path = Some(CompactString::new(path));
+            r.container = r
+                .container
+                .or_else(|| owner.container_id.map(CompactString::from));
+            r.pod_uid = r.pod_uid.or_else(|| owner.pod_uid.map(CompactString::from));
+            r.unit = r.unit.or_else(|| owner.unit.map(CompactString::from));
+        }
         if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
             r.ppid = p.ppid;
             r.exe = p.exe.clone();
             r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
-            r.cgroup_path = p.cgroup_path.clone();
+            r.cgroup_path = r.cgroup_path.or_else(|| p.cgroup_path.clone());
             r.container = r.container.or_else(|| p.container.clone());
             r.pod_uid = r.pod_uid.or_else(|| p.pod_uid.clone());
             r.unit = r.unit.or_else(|| p.unit.clone());
@@ -756,6 +784,8 @@ mod tests {
         connect.pid = Some(100);
         connect.cgroup_id = Some(5);
         g.observe(&connect);
+        let r = g.resolve(&connect);
+        g.observe_peer(&connect, &r);
         let key = format!("pod/{UID}");
         assert_eq!(
             g.dependents(Some(&key), None),
@@ -786,6 +816,8 @@ mod tests {
             e.cgroup_id = Some(u64::from(i) + 1);
             e.container_id = Some(format!("{i:064x}").into());
             g.observe(&e);
+            let r = g.resolve(&e);
+            g.observe_peer(&e, &r);
         }
         let sizes = g.sizes();
         assert!(sizes.processes <= 1000, "{sizes:?}");

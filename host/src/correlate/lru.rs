@@ -6,6 +6,7 @@
 //! least recently touched half in one pass (amortised O(1) per insert, no linked list to
 //! update on every hit); [`BoundedMap::expire`] drops entries idle longer than the TTL.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -51,12 +52,38 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     }
 
     /// The value of `key`, without touching it.
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(key).map(|s| &s.value)
     }
 
+    /// The value of `key` (borrowed form), marking it seen at `now_ns`; inserts the owned
+    /// key made by `own` with `make` when absent (no key allocation on a hit).
+    pub fn entry_by<Q: Hash + Eq + ?Sized>(
+        &mut self,
+        key: &Q,
+        own: impl FnOnce(&Q) -> K,
+        now_ns: u64,
+        make: impl FnOnce() -> V,
+    ) -> &mut V
+    where
+        K: Borrow<Q>,
+    {
+        if self.map.contains_key(key) {
+            let slot = self.map.get_mut(key).expect("present");
+            slot.seen_ns = slot.seen_ns.max(now_ns);
+            return &mut slot.value;
+        }
+        self.entry(own(key), now_ns, make)
+    }
+
     /// The value of `key`, marking it seen at `now_ns`.
-    pub fn get_mut(&mut self, key: &K, now_ns: u64) -> Option<&mut V> {
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q, now_ns: u64) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get_mut(key).map(|s| {
             s.seen_ns = s.seen_ns.max(now_ns);
             &mut s.value

@@ -346,6 +346,7 @@ impl Stage for CorrelationStage {
         for e in batch.iter_mut() {
             self.graph.observe(e);
             let r = self.graph.resolve(e);
+            self.graph.observe_peer(e, &r);
             if let Some(pid) = r.pid {
                 if r.cgroup_path.is_none()
                     && r.container.is_none()

@@ -50,8 +50,13 @@ impl ProcSource for FsSource {
 
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
-        let dir = self.cgroup_root.join(path.trim_start_matches('/'));
-        std::fs::metadata(dir).ok().map(|m| m.ino())
+        // v2 (or the unified mount of a hybrid host), else the v1 memory hierarchy.
+        let rel = path.trim_start_matches('/');
+        ["", "unified", "memory"].iter().find_map(|h| {
+            std::fs::metadata(self.cgroup_root.join(h).join(rel))
+                .ok()
+                .map(|m| m.ino())
+        })
     }
 
     fn memory_max(&self, path: &str) -> Option<u64> {

@@ -626,3 +626,64 @@ fn kernel_events_join_the_application_span_that_arrives_later() {
         1
     );
 }
+
+#[test]
+fn memory_stays_bounded_under_unique_entities() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use tapio_host::correlate::engine::EngineLimits;
+    use tapio_host::correlate::entity::EntityLimits;
+    use tapio_host::event::{Attribute, Severity};
+    let mut st = stage(Settings {
+        entities: EntityLimits {
+            max_processes: 1000,
+            max_workloads: 500,
+            max_peers: 500,
+            ttl_ns: 3600 * S,
+        },
+        engine: EngineLimits {
+            max_open_groups: 100,
+            max_members: 4,
+            max_samples: 8,
+        },
+        attach_delay: std::time::Duration::ZERO,
+        ..Settings::default()
+    });
+    for n in 0..50_000u64 {
+        let mut e = Event::new(
+            "container.memory_pressure",
+            "memory",
+            Severity::Warning,
+            T0 + n * 1_000,
+        );
+        e.pid = Some(n as u32);
+        e.cgroup_id = Some(n + 1);
+        e.container_id = Some(format!("{n:064x}").into());
+        e.attributes.push(Attribute {
+            key: "network.peer.address".into(),
+            value: Value::Str(format!("p{n}").into()),
+        });
+        let mut b = vec![e];
+        st.process(&mut b, T0 + n * 1_000);
+        assert!(st.open_groups() <= 100);
+    }
+    let sizes = st.graph().sizes();
+    assert!(
+        sizes.processes <= 1000 && sizes.cgroups <= 500 && sizes.containers <= 500,
+        "{sizes:?}"
+    );
+    assert!(sizes.peers <= 1000, "{sizes:?}");
+    let stats = st.stats();
+    assert_eq!(stats.groups_opened.load(Relaxed), 50_000);
+    let evicted = stats.groups_evicted.load(Relaxed);
+    assert_eq!(
+        evicted + st.open_groups() as u64,
+        50_000,
+        "every eviction counted"
+    );
+    assert_eq!(
+        stats.groups_discarded.load(Relaxed),
+        evicted,
+        "evicted candidates were unconfirmed"
+    );
+    assert!(stats.entities_evicted.load(Relaxed) > 0);
+}

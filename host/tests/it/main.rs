@@ -3,6 +3,7 @@
 
 mod cli;
 mod correlation;
+mod correlation_live;
 mod lifecycle;
 mod load;
 mod packaging;
