@@ -603,6 +603,7 @@ fn push_missing(e: &mut Event, key: &'static str, value: Option<Value>) {
 /// Appends the resolved entity attributes an event does not carry yet, and sets its
 /// container id when it had none.
 pub fn enrich(e: &mut Event, r: &Resolved) {
+    e.attributes.reserve(8);
     if e.container_id.is_none() {
         e.container_id = r.container.clone();
     }
