@@ -324,6 +324,16 @@ impl EntityGraph {
             if e.event_type == types::PROCESS_EXEC && p.exe.is_none() {
                 set(&mut p.exe, str_attr(e, "process.executable.path"));
             }
+            // Cache the container's pod on the process: one lookup less per later event.
+            if p.pod_uid.is_none() {
+                if let Some(c) = &p.container {
+                    p.pod_uid = self
+                        .containers
+                        .get(c.as_str())
+                        .filter(|u| !u.is_empty())
+                        .cloned();
+                }
+            }
         }
         // Cgroup ids of different hierarchies (v2, v1 memory) can appear in one event, and
         // a root cgroup is shared by everything: a cgroup id learns only what the event
@@ -608,7 +618,8 @@ pub fn enrich(e: &mut Event, r: &Resolved) {
         e.container_id = r.container.clone();
     }
     let s = |v: &Option<CompactString>| v.clone().map(Value::Str);
-    push_missing(e, attr::CONTAINER_ID, s(&r.container));
+    // The container id lives in the envelope (sinks write it as `container_id`, exporters as
+    // `container.id`); no second copy as an attribute.
     push_missing(e, attr::POD_UID, s(&r.pod_uid));
     push_missing(e, attr::POD_NAME, s(&r.pod_name));
     push_missing(e, attr::NAMESPACE, s(&r.namespace));
