@@ -24,7 +24,7 @@ pub struct Correlation {
     /// replaces `pipeline.trace_window`.
     #[serde(deserialize_with = "opt_duration")]
     pub window: Option<Duration>,
-    /// Load the built-in rules (embedded; the same files as `/usr/share/tapio/rules`).
+    /// Load the built-in rules (embedded in the binary; sources in `packaging/rules/`).
     pub builtin_rules: bool,
     /// Directory of user rule files (`*.yaml`), reloaded on SIGHUP; a rule with a built-in's
     /// id replaces it.
