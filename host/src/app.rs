@@ -10,9 +10,8 @@ use clap::ArgMatches;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{LogFormat, RunArgs};
-use crate::config::{CorrelationMode, LoadedConfig, OnFull};
+use crate::config::{LoadedConfig, OnFull};
 use crate::export::ExporterStats;
-use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
 use crate::pipeline::{self, PipelineSettings};
 use crate::plugin::library::LoadPolicy;
@@ -27,9 +26,6 @@ use crate::telemetry::{http, status, systemd, Observer};
 
 /// Counters of the enabled exporters.
 type ExporterStatsList = Vec<Arc<ExporterStats>>;
-
-/// Most trace windows kept by basic enrichment.
-const MAX_TRACE_ENTITIES: usize = 100_000;
 
 /// Loads the config file (or defaults) and applies the command-line flags.
 pub fn load_config(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<LoadedConfig> {
@@ -144,9 +140,14 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
         host = %host,
         "tapio-collector starting"
     );
-    if c.pipeline.correlation == CorrelationMode::Semantic {
-        tracing::warn!("--correlation semantic is not implemented in this build; running basic correlation (event ids, trace context per entity and window)");
-    }
+    let (correlation, rule_reloader) = crate::correlate::setup::build(&c)
+        .map_err(|e| anyhow::anyhow!("invalid correlation rules: {e}"))?;
+    tracing::info!(
+        mode = ?c.pipeline.correlation,
+        rules = correlation.engine().rules().len(),
+        rules_dir = ?c.correlation.rules_dir,
+        "correlation ready"
+    );
     std::fs::create_dir_all(&c.plugins.runtime_dir).with_context(|| {
         format!(
             "cannot create plugins.runtime_dir {}",
@@ -155,10 +156,7 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
     })?;
 
     let (producer, consumer) = tapio_ring::ring(c.orchestrator.buffer_size);
-    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Enricher::new(
-        c.pipeline.trace_window,
-        MAX_TRACE_ENTITIES,
-    ))];
+    let stages: Vec<Box<dyn Stage>> = vec![Box::new(correlation)];
     let (sinks, exporters) = sinks(&loaded, &host)?;
     let pipeline = pipeline::spawn(
         consumer,
@@ -229,7 +227,7 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 systemd::reloading();
-                reload(&args, &matches, &supervisor);
+                reload(&args, &matches, &supervisor, rule_reloader.as_ref());
                 systemd::ready(&status::status_line(&observer));
             }
         }
@@ -256,15 +254,27 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
 }
 
 /// SIGHUP: re-reads the config file; on error keeps the running config.
-fn reload(args: &RunArgs, matches: &ArgMatches, supervisor: &Supervisor) {
+fn reload(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    supervisor: &Supervisor,
+    rules: Option<&crate::correlate::setup::RuleReloader>,
+) {
     let Some(path) = &args.config else {
         tracing::info!("SIGHUP: no --config file; rescanning plugins with the running settings");
-        supervisor.reload(Arc::new(LoadedConfig::defaults_with(args, matches)));
+        let loaded = LoadedConfig::defaults_with(args, matches);
+        if let Some(r) = rules {
+            r.reload(&loaded.config.correlation);
+        }
+        supervisor.reload(Arc::new(loaded));
         return;
     };
     match load_config(args, matches) {
         Ok(loaded) => {
             tracing::info!(config = %path.display(), "SIGHUP: config reloaded");
+            if let Some(r) = rules {
+                r.reload(&loaded.config.correlation);
+            }
             supervisor.reload(Arc::new(loaded));
         }
         Err(e) => {

@@ -213,10 +213,13 @@ pub fn check_config(file: &Path, plugins_dir: Option<PathBuf>) -> Result<String,
             );
         }
     }
+    let rules = crate::correlate::setup::load_rules(&loaded.config.correlation)
+        .map_err(|e| format!("correlation rules: {e}"))?;
     let _ = writeln!(
         report,
-        "{}: valid ({checked} collector section(s) checked against plugin schemas)",
-        file.display()
+        "{}: valid ({checked} collector section(s) checked against plugin schemas, {} correlation rule(s))",
+        file.display(),
+        rules.len()
     );
     Ok(report)
 }

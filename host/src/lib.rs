@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod correlate;
 pub mod event;
 pub mod export;
 pub mod pipeline;

@@ -6,6 +6,7 @@
 //! reports errors as `FILE:LINE:COLUMN: FIELD: message`. Each collector's `config:` section is
 //! checked against that plugin's schema once the plugin is loaded ([`schema`]).
 
+pub mod correlation;
 pub mod env;
 pub mod schema;
 
@@ -113,6 +114,8 @@ pub struct HostConfig {
     pub export: Export,
     /// The health and metrics endpoint.
     pub metrics: Metrics,
+    /// Correlation rules, limits and business weights.
+    pub correlation: correlation::Correlation,
     /// Per-collector settings, by plugin name.
     pub collectors: BTreeMap<String, CollectorSection>,
 }
@@ -355,11 +358,17 @@ impl LoadedConfig {
             field: None,
             message: e.message,
         })?;
-        let config = if text.trim().is_empty() {
+        let mut config: HostConfig = if text.trim().is_empty() {
             HostConfig::default()
         } else {
             serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::from_yaml(file, &text, &e))?
         };
+        if let Some(mode) = config.correlation.mode {
+            config.pipeline.correlation = mode;
+        }
+        if let Some(window) = config.correlation.window {
+            config.pipeline.trace_window = window;
+        }
         let loaded = LoadedConfig {
             file: file.to_owned(),
             text,
@@ -393,6 +402,15 @@ impl LoadedConfig {
         }
         if c.export.batch_size == 0 {
             return Err(bad("export.batch_size", "must be at least 1"));
+        }
+        if let Some((field, v)) = c.correlation.business.out_of_range().first() {
+            return Err(bad(field, &format!("{v} is not a weight between 0 and 1")));
+        }
+        if c.correlation.limits.max_open_groups == 0 || c.correlation.limits.max_members == 0 {
+            return Err(bad(
+                "correlation.limits",
+                "max_open_groups and max_members must be at least 1",
+            ));
         }
         Ok(())
     }

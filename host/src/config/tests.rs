@@ -154,3 +154,44 @@ fn other_plugins_sections_are_not_checked() {
     let c = parse("collectors:\n  other:\n    config:\n      anything: [1, 2]\n  poller:\n    config:\n      endpoint: e\n").unwrap();
     assert!(c.plugin_config("poller", &SCHEMA).is_ok());
 }
+
+#[test]
+fn correlation_section_sets_mode_window_rules_and_weights() {
+    let c = parse(
+        "correlation:\n  mode: basic\n  window: 45s\n  rules_dir: /etc/tapio/rules.d\n  otel_attach_delay: 0s\n  limits:\n    max_open_groups: 50\n  business:\n    namespaces: { shop: 0.9 }\n    default: 0.1\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.pipeline.correlation, CorrelationMode::Basic);
+    assert_eq!(c.pipeline.trace_window, Duration::from_secs(45));
+    assert_eq!(
+        c.correlation.rules_dir.as_deref(),
+        Some(Path::new("/etc/tapio/rules.d"))
+    );
+    assert_eq!(c.correlation.limits.max_open_groups, 50);
+    assert_eq!(
+        c.correlation.limits.max_members, 64,
+        "defaults fill the rest"
+    );
+    let w = c.correlation.business.weights();
+    assert_eq!(w.weight(Some("shop"), None).0, 0.9);
+    assert_eq!(
+        w.weight(Some("production"), None).0,
+        0.1,
+        "namespaces replace the defaults"
+    );
+    assert!(c.correlation.builtin_rules);
+}
+
+#[test]
+fn correlation_errors_name_the_field() {
+    let err = parse("correlation:\n  business:\n    namespaces: { shop: 2 }\n").unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("correlation.business.namespaces.shop"),
+        "{err}"
+    );
+    let err = parse("correlation:\n  limits:\n    max_grups: 1\n").unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(err.to_string().contains("max_grups"), "{err}");
+}

@@ -88,6 +88,15 @@ impl Enricher {
         }
     }
 
+    /// The next event id (for events a later stage creates).
+    pub fn next_id(&mut self) -> EventId {
+        self.seq += 1;
+        EventId {
+            nonce: self.nonce,
+            seq: self.seq,
+        }
+    }
+
     /// Entities with an open window.
     pub fn entities(&self) -> usize {
         self.windows.len()

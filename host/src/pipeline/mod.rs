@@ -44,6 +44,8 @@ pub struct PipelineStats {
     pub alive: AtomicBool,
     /// Wall-clock seconds of the loop's last iteration (for `/healthz`).
     pub last_loop_unix_s: AtomicU64,
+    /// Correlation counters, when a correlation stage runs.
+    pub correlation: Option<Arc<crate::correlate::Stats>>,
 }
 
 /// Pipeline settings.
@@ -104,6 +106,7 @@ pub fn spawn(
             .iter()
             .map(|s| (s.name(), AtomicU64::new(0)))
             .collect(),
+        correlation: stages.iter().find_map(|s| s.correlation_stats()),
         ..PipelineStats::default()
     });
     let stop = Arc::new(AtomicBool::new(false));
@@ -192,6 +195,7 @@ fn run(
             for stage in stages.iter_mut() {
                 stage.tick(wall);
             }
+            dirty |= deliver_drained(stages, sinks, stats, &mut error_log);
             stats.open_groups.store(
                 stages.iter().map(|s| s.open_groups()).sum(),
                 Ordering::Relaxed,
@@ -208,7 +212,56 @@ fn run(
             consumer.wait(SPIN_BEFORE_PARK, IDLE_PARK);
         }
     }
+    let wall = now_unix_nanos();
+    for stage in stages.iter_mut() {
+        stage.shutdown(wall);
+    }
+    deliver_drained(stages, sinks, stats, &mut error_log);
     flush(sinks, stats, &mut error_log);
+}
+
+/// Delivers events stages created outside `process` (closed correlation groups): each
+/// stage's output runs through the stages after it, then to every sink.
+fn deliver_drained(
+    stages: &mut [Box<dyn Stage>],
+    sinks: &mut [Box<dyn Sink>],
+    stats: &PipelineStats,
+    error_log: &mut ErrorLog,
+) -> bool {
+    let mut out = Vec::new();
+    for i in 0..stages.len() {
+        let mut created = Vec::new();
+        stages[i].drain(&mut created);
+        if created.is_empty() {
+            continue;
+        }
+        let now = now_unix_nanos();
+        for later in stages[i + 1..].iter_mut() {
+            later.process(&mut created, now);
+        }
+        out.append(&mut created);
+    }
+    if out.is_empty() {
+        return false;
+    }
+    let batch: EventBatch = Arc::new(out);
+    for (i, sink) in sinks.iter_mut().enumerate() {
+        match sink.write(&batch) {
+            Ok(()) => {
+                stats.sink_events[i]
+                    .1
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.sink_errors[i].1.fetch_add(1, Ordering::Relaxed);
+                error_log.report(&e);
+            }
+        }
+    }
+    stats
+        .events
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    true
 }
 
 fn flush(sinks: &mut [Box<dyn Sink>], stats: &PipelineStats, error_log: &mut ErrorLog) {

@@ -18,4 +18,16 @@ pub trait Stage: Send {
     fn open_groups(&self) -> usize {
         0
     }
+
+    /// Moves events the stage created outside `process` (in `tick` or `shutdown`: closed
+    /// correlation groups) into `out`; the pipeline delivers them to the sinks.
+    fn drain(&mut self, _out: &mut Vec<Event>) {}
+
+    /// Called once before the pipeline exits: finish what is open (deliver via `drain`).
+    fn shutdown(&mut self, _now_ns: u64) {}
+
+    /// The correlation counters, for metrics (the correlation stage only).
+    fn correlation_stats(&self) -> Option<std::sync::Arc<crate::correlate::Stats>> {
+        None
+    }
 }

@@ -100,6 +100,143 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
+/// `tapio_correlation_*`: groups, rule matches, predictions, attachment, the `/proc`
+/// resolver, and the entity table sizes.
+fn correlation_metrics(
+    encoder: &mut DescriptorEncoder<'_>,
+    c: &crate::correlate::Stats,
+) -> Result<(), std::fmt::Error> {
+    use crate::correlate::stats::get;
+    let one = |v: u64| vec![(Vec::new(), v)];
+    let counters: [(&str, &str, u64); 15] = [
+        (
+            "tapio_correlation_groups_opened",
+            "Candidate groups opened by a first matching event.",
+            get(&c.groups_opened),
+        ),
+        (
+            "tapio_correlation_groups_confirmed",
+            "Groups confirmed by their rule.",
+            get(&c.groups_confirmed),
+        ),
+        (
+            "tapio_correlation_groups_closed",
+            "Confirmed groups closed and delivered.",
+            get(&c.groups_closed),
+        ),
+        (
+            "tapio_correlation_groups_discarded",
+            "Candidate groups that closed unconfirmed.",
+            get(&c.groups_discarded),
+        ),
+        (
+            "tapio_correlation_groups_evicted",
+            "Groups closed early by correlation.limits.max_open_groups.",
+            get(&c.groups_evicted),
+        ),
+        (
+            "tapio_correlation_members_dropped",
+            "Member events not listed because a group was full.",
+            get(&c.members_dropped),
+        ),
+        (
+            "tapio_correlation_rule_matches",
+            "Events that matched a rule step.",
+            get(&c.rule_matches),
+        ),
+        (
+            "tapio_correlation_unkeyed_matches",
+            "Matching events without the entity key of their rule.",
+            get(&c.unkeyed_matches),
+        ),
+        (
+            "tapio_correlation_predictions",
+            "Predictions emitted.",
+            get(&c.predictions),
+        ),
+        (
+            "tapio_correlation_attached_events",
+            "Events attached to an application span's trace.",
+            get(&c.attached_events),
+        ),
+        (
+            "tapio_correlation_delayed_events",
+            "Events held for their application spans.",
+            get(&c.delayed_events),
+        ),
+        (
+            "tapio_correlation_delay_overflow",
+            "Events released early: the delay line was full.",
+            get(&c.delay_overflow),
+        ),
+        (
+            "tapio_correlation_resolver_requests",
+            "/proc fallback requests.",
+            get(&c.resolver_requests),
+        ),
+        (
+            "tapio_correlation_resolver_dropped",
+            "/proc fallback requests dropped (queue full).",
+            get(&c.resolver_dropped),
+        ),
+        (
+            "tapio_correlation_rule_reload_errors",
+            "Rule reloads refused (invalid rule files).",
+            get(&c.rule_reload_errors),
+        ),
+    ];
+    for (name, help, v) in counters {
+        counter_family(encoder, name, help, &one(v))?;
+    }
+    counter_family(
+        encoder,
+        "tapio_correlation_rule_reloads",
+        "Rule reloads applied.",
+        &one(get(&c.rule_reloads)),
+    )?;
+    counter_family(
+        encoder,
+        "tapio_correlation_entities_evicted",
+        "Entity entries dropped by TTL or size limit.",
+        &one(get(&c.entities_evicted)),
+    )?;
+    let per_rule: Vec<(Labels, u64)> = c
+        .matches_per_rule
+        .lock()
+        .iter()
+        .map(|(id, n)| (vec![(Cow::Borrowed("rule"), Cow::Owned(id.clone()))], *n))
+        .collect();
+    counter_family(
+        encoder,
+        "tapio_correlation_rule_step_matches",
+        "Events that matched a step, per rule.",
+        &per_rule,
+    )?;
+    gauge(
+        encoder,
+        "tapio_correlation_rules",
+        "Active correlation rules.",
+        get(&c.rules) as f64,
+    )?;
+    let tables: Vec<(Labels, f64)> = [
+        ("processes", get(&c.entities_processes)),
+        ("cgroups", get(&c.entities_cgroups)),
+        ("containers", get(&c.entities_containers)),
+        ("pods", get(&c.entities_pods)),
+        ("objects", get(&c.entities_objects)),
+        ("peers", get(&c.entities_peers)),
+    ]
+    .into_iter()
+    .map(|(t, v)| (vec![(Cow::Borrowed("table"), Cow::Borrowed(t))], v as f64))
+    .collect();
+    gauge_family(
+        encoder,
+        "tapio_correlation_entities",
+        "Entries in the entity tables.",
+        &tables,
+    )
+}
+
 impl Collector for HostCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let o = &self.0 .0;
@@ -283,6 +420,9 @@ impl Collector for HostCollector {
             "Open correlation groups.",
             p.open_groups.load(Ordering::Relaxed) as f64,
         )?;
+        if let Some(c) = &p.correlation {
+            correlation_metrics(&mut encoder, c)?;
+        }
         let sink =
             |pairs: &Vec<(&'static str, std::sync::atomic::AtomicU64)>| -> Vec<(Labels, u64)> {
                 pairs

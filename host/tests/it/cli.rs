@@ -74,7 +74,9 @@ fn check_config_validates_collector_sections_against_plugin_schemas() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("valid (1 collector section(s) checked against plugin schemas)"),
+        stdout.contains(
+            "valid (1 collector section(s) checked against plugin schemas, 8 correlation rule(s))"
+        ),
         "{stdout}"
     );
     assert!(

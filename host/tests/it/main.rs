@@ -2,6 +2,8 @@
 //! libraries from a temporary plugins directory.
 
 mod cli;
+mod correlation;
+mod correlation_live;
 mod export_grpc;
 mod export_nats;
 mod export_otlp;

@@ -1,0 +1,347 @@
+//! Correlation benchmark (semantic mode, all built-in rules):
+//!
+//! 1. Stage cost per event with 100 k live entities: batches of 1024 events drawn from 100 k
+//!    processes (each in its own cgroup and container of one of 20 k pods), a realistic mix
+//!    of types (most match no rule step, about 3 % match one), through
+//!    `CorrelationStage::process`. Prints the mean cost per event and the p50/p99/max cost
+//!    of a batch.
+//! 2. Ring to sink at 1 M events/s: a producer thread paces 1 M events/s into the shared
+//!    ring; the real pipeline thread runs the stage and a null sink records each event's
+//!    ring-to-sink latency (p50/p99/max).
+//! 3. Memory under a stream of unique entities: 2 M events of never-repeating pids,
+//!    cgroups, containers and peers; prints entity table sizes and RSS growth.
+//!
+//! `cargo bench -p tapio-collector --bench correlation`; `CORRELATION_BENCH_EVENTS` sets the
+//! events of part 1 (default 2 M), `CORRELATION_BENCH_SECS` the length of part 2 (default 5),
+//! `CORRELATION_BENCH_RATE` its offered rate (default 1 M events/s).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use compact_str::CompactString;
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use tapio_host::correlate::resolver::Resolver;
+use tapio_host::correlate::rules::{load_builtin, RuleSet};
+use tapio_host::correlate::{CorrelationStage, Settings};
+use tapio_host::event::{Attribute, Event, Severity, Value};
+use tapio_host::pipeline::stage::Stage;
+use tapio_host::pipeline::{self, PipelineSettings};
+use tapio_host::sink::{EventBatch, Sink, SinkError};
+use tapio_plugin_api::now_unix_nanos;
+
+const ENTITIES: u32 = 100_000;
+/// Pods, one container each; five processes per container.
+const PODS: u32 = 20_000;
+const BATCH: usize = 1024;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn stage() -> CorrelationStage {
+    let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+    CorrelationStage::new(
+        Settings::default(),
+        rules,
+        Resolver::disabled(),
+        fastrand::Rng::with_seed(1),
+    )
+}
+
+fn attr(key: &str, value: Value) -> Attribute {
+    Attribute {
+        key: CompactString::new(key),
+        value,
+    }
+}
+
+fn container_of(i: u32) -> CompactString {
+    compact_str::format_compact!("{:064x}", u64::from(i) + 0xc0ffee)
+}
+
+fn pod_uid(p: u32) -> CompactString {
+    compact_str::format_compact!("{:08x}-0000-1111-2222-{:012x}", p, p)
+}
+
+/// The events that teach the graph about 100 k processes in 20 k pods.
+fn population(at: u64) -> Vec<Event> {
+    let mut out = Vec::new();
+    for p in 0..PODS {
+        let mut e = Event::new("k8s.pod.added", "kubeapi", Severity::Info, at);
+        e.attributes = vec![
+            attr("k8s.object.kind", Value::Str("Pod".into())),
+            attr("k8s.pod.uid", Value::Str(pod_uid(p))),
+            attr(
+                "k8s.pod.name",
+                Value::Str(compact_str::format_compact!("pod-{p}")),
+            ),
+            attr("k8s.namespace.name", Value::Str("production".into())),
+        ];
+        out.push(e);
+    }
+    for i in 0..ENTITIES {
+        if i < PODS {
+            let mut e = Event::new("cri.container.started", "cri", Severity::Info, at);
+            e.container_id = Some(container_of(i));
+            e.attributes = vec![attr("k8s.pod.uid", Value::Str(pod_uid(i)))];
+            out.push(e);
+        }
+        let mut e = Event::new("kernel.process.exec", "process", Severity::Info, at);
+        e.pid = Some(10_000 + i);
+        e.cgroup_id = Some(u64::from(i) + 1);
+        e.container_id = Some(container_of(i % PODS));
+        e.attributes = vec![attr("process.executable.name", Value::Str("app".into()))];
+        out.push(e);
+    }
+    out
+}
+
+/// One event of the mix, about entity `i`.
+fn mixed(rng: &mut fastrand::Rng, at: u64) -> Event {
+    let i = rng.u32(..ENTITIES);
+    let roll = rng.u32(..100);
+    let (ty, sev) = match roll {
+        0..40 => ("storage.io.summary", Severity::Info),
+        40..70 => ("resource.scheduling_delay", Severity::Low),
+        70..90 => ("kernel.process.exec", Severity::Info),
+        90..97 => ("otel.metric", Severity::Info),
+        97 => ("kernel.network.retransmit", Severity::Warning),
+        98 => ("container.memory_pressure", Severity::Warning),
+        _ => ("storage.io.slow", Severity::Warning),
+    };
+    let mut e = Event::new(ty, "bench", sev, at);
+    e.pid = Some(10_000 + i);
+    e.attributes = vec![attr("process.pid", Value::Int(i64::from(10_000 + i)))];
+    if roll == 97 {
+        // Connections go to one of 1000 peers.
+        e.attributes.push(attr(
+            "network.peer.address",
+            Value::Str(compact_str::format_compact!(
+                "10.1.{}.{}",
+                (i / 256) % 4,
+                i % 256
+            )),
+        ));
+    }
+    e
+}
+
+/// CPU time of this thread (the machine is shared: wall time includes preemption).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn part1() {
+    let events = env_u64("CORRELATION_BENCH_EVENTS", 2_000_000);
+    let mut st = stage();
+    let t0 = now_unix_nanos();
+    let mut pop = population(t0);
+    for chunk in pop.chunks_mut(BATCH) {
+        let mut b = chunk.to_vec();
+        st.process(&mut b, t0);
+    }
+    pop.clear();
+    let mut rng = fastrand::Rng::with_seed(2);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut total = Duration::ZERO;
+    let mut cpu = 0u64;
+    let mut done = 0u64;
+    let mut at = t0;
+    while done < events {
+        // 1 M events/s of event time: 1 µs apart.
+        let mut batch: Vec<Event> = (0..BATCH)
+            .map(|k| mixed(&mut rng, at + k as u64 * 1_000))
+            .collect();
+        at += BATCH as u64 * 1_000;
+        let start = Instant::now();
+        let cpu0 = thread_cpu_ns();
+        st.process(&mut batch, at);
+        cpu += thread_cpu_ns() - cpu0;
+        let took = start.elapsed();
+        total += took;
+        hist.saturating_record(took.as_nanos() as u64);
+        done += BATCH as u64;
+        if done.is_multiple_of(BATCH as u64 * 1000) {
+            st.tick(at);
+        }
+    }
+    let sizes = st.graph().sizes();
+    println!(
+        "part 1 (stage): {done} events, 100k live entities ({} processes, {} containers, {} pods in the graph): mean {:.0} ns/event wall, {:.0} ns/event thread CPU; batch of {BATCH} (wall): p50 {:.1} us, p99 {:.1} us, max {:.1} us; open groups {}",
+        sizes.processes,
+        sizes.containers,
+        sizes.pods,
+        total.as_nanos() as f64 / done as f64,
+        cpu as f64 / done as f64,
+        hist.value_at_quantile(0.5) as f64 / 1e3,
+        hist.value_at_quantile(0.99) as f64 / 1e3,
+        hist.max() as f64 / 1e3,
+        st.open_groups(),
+    );
+}
+
+#[derive(Clone)]
+struct LatencySink {
+    events: Arc<AtomicU64>,
+    hist: Arc<Mutex<Histogram<u64>>>,
+}
+
+impl Sink for LatencySink {
+    fn name(&self) -> &'static str {
+        "latency"
+    }
+    fn write(&mut self, batch: &EventBatch) -> Result<(), SinkError> {
+        let now = now_unix_nanos();
+        let mut hist = self.hist.lock();
+        for e in batch.iter().filter(|e| e.source == "bench") {
+            hist.saturating_record(now.saturating_sub(e.timestamp_ns).max(1));
+        }
+        self.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+fn part2() {
+    let secs = env_u64("CORRELATION_BENCH_SECS", 5);
+    let rate = env_u64("CORRELATION_BENCH_RATE", 1_000_000).max(1000);
+    let mut st = stage();
+    let t0 = now_unix_nanos();
+    for chunk in population(t0).chunks(BATCH) {
+        let mut b = chunk.to_vec();
+        st.process(&mut b, t0);
+    }
+    let sink = LatencySink {
+        events: Arc::new(AtomicU64::new(0)),
+        hist: Arc::new(Mutex::new(
+            Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        )),
+    };
+    let (producer, consumer) = tapio_ring::ring::<Event>(65_536);
+    let handle = pipeline::spawn(
+        consumer,
+        vec![Box::new(st)],
+        vec![Box::new(sink.clone())],
+        PipelineSettings { batch_size: BATCH },
+    )
+    .expect("pipeline thread");
+    let mut rng = fastrand::Rng::with_seed(3);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut refused = 0u64;
+    // Pace 1 M events/s: every wake-up pushes what is due, in slices of 100 events.
+    while start.elapsed() < Duration::from_secs(secs) {
+        let due = (start.elapsed().as_nanos() as u64) * rate / 1_000_000_000;
+        while sent < due {
+            let now = now_unix_nanos();
+            let pushed = producer.push_with(100, |_| mixed(&mut rng, now));
+            refused += 100 - pushed as u64;
+            sent += 100;
+        }
+        // Sleep rather than spin: the machine has two cores and the pipeline needs one.
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    drop(producer);
+    handle.shutdown();
+    let hist = sink.hist.lock();
+    println!(
+        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s): offered {sent}, ring refused {refused}, delivered {}; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        sink.events.load(Ordering::Relaxed),
+        hist.value_at_quantile(0.5) as f64 / 1e3,
+        hist.value_at_quantile(0.99) as f64 / 1e3,
+        hist.max() as f64 / 1e3,
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn part3() {
+    let mut st = stage();
+    let t0 = now_unix_nanos();
+    let before = rss_kib();
+    let mut at = t0;
+    let mut peak = 0;
+    for round in 0..2_000u64 {
+        let mut batch: Vec<Event> = (0..1000u64)
+            .map(|k| {
+                let n = round * 1000 + k;
+                let mut e = Event::new(
+                    if n.is_multiple_of(50) {
+                        "kernel.network.retransmit"
+                    } else {
+                        "kernel.process.exec"
+                    },
+                    "bench",
+                    Severity::Info,
+                    at,
+                );
+                e.pid = Some(n as u32);
+                e.cgroup_id = Some(n + 1);
+                e.container_id = Some(compact_str::format_compact!("{n:064x}"));
+                e.attributes = vec![attr(
+                    "network.peer.address",
+                    Value::Str(compact_str::format_compact!("peer-{n}")),
+                )];
+                e
+            })
+            .collect();
+        at += 1_000_000;
+        st.process(&mut batch, at);
+        if round.is_multiple_of(100) {
+            st.tick(at);
+            peak = peak.max(rss_kib());
+        }
+    }
+    let sizes = st.graph().sizes();
+    println!(
+        "part 3 (2 M unique entities): tables {} processes, {} cgroups, {} containers, {} peers, {} evicted; open groups {}; RSS {} MiB before, peak {} MiB",
+        sizes.processes,
+        sizes.cgroups,
+        sizes.containers,
+        sizes.peers,
+        sizes.evicted,
+        st.open_groups(),
+        before / 1024,
+        peak / 1024,
+    );
+}
+
+fn main() {
+    // CORRELATION_BENCH_PARTS=13 runs parts 1 and 3 only.
+    let parts = std::env::var("CORRELATION_BENCH_PARTS").unwrap_or_else(|_| "123".into());
+    if parts.contains('1') {
+        part1();
+    }
+    if parts.contains('2') {
+        part2();
+    }
+    if parts.contains('3') {
+        part3();
+    }
+}

@@ -1,0 +1,473 @@
+//! Correlation, as one pipeline stage ([`CorrelationStage`]) between the ring and the sinks.
+//!
+//! Basic mode: every event is resolved against the [`entity`] graph (pid -> cgroup ->
+//! container -> pod -> workload, with the off-thread `/proc` fallback of [`resolver`]) and
+//! enriched with the entity attributes it resolves to, then gets its id and W3C trace
+//! context per entity and window (the `enrich` stage's [`Enricher`], owned here).
+//!
+//! Semantic mode adds: the OTel attachment of node events to application spans
+//! ([`attach`]), the rule [`engine`] over YAML [`rules`], and for every confirmed group a
+//! `tapio.correlation.group` event ([`group`]) with root cause, chain, confidence, impact
+//! ([`impact`]), prediction ([`predict`]) and the group's trace as spans; predictions are
+//! also emitted as they happen (`tapio.correlation.prediction`).
+//!
+//! Nothing here does I/O on the pipeline thread or reads a clock: time comes from event
+//! timestamps and the `now_ns` the pipeline passes in.
+
+pub mod attach;
+pub mod cgroup_path;
+pub mod engine;
+pub mod entity;
+pub mod group;
+pub mod impact;
+pub mod lru;
+pub mod predict;
+pub mod replay;
+pub mod resolver;
+pub mod rules;
+pub mod setup;
+pub mod stats;
+pub mod vocab;
+
+use std::collections::HashSet;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::CorrelationMode;
+use crate::correlate::attach::{DelayLine, Held, SpanIndex};
+use crate::correlate::engine::{Engine, EngineLimits, Output};
+use crate::correlate::entity::{EntityGraph, EntityLimits, Resolved};
+use crate::correlate::group::Builder;
+use crate::correlate::impact::BusinessWeights;
+use crate::correlate::resolver::{Answer, Resolver};
+use crate::correlate::rules::RuleSet;
+use crate::correlate::stats::{set, CorrelationStats};
+use crate::correlate::vocab::types;
+use crate::event::{Event, Value};
+use crate::pipeline::enrich::Enricher;
+use crate::pipeline::stage::Stage;
+
+pub use stats::CorrelationStats as Stats;
+
+/// Settings of the stage (from the `correlation:` config section).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Basic or semantic.
+    pub mode: CorrelationMode,
+    /// Basic trace window per entity.
+    pub trace_window: Duration,
+    /// Most trace windows kept by basic enrichment.
+    pub max_trace_entities: usize,
+    /// Entity table limits.
+    pub entities: EntityLimits,
+    /// Group limits.
+    pub engine: EngineLimits,
+    /// Business weights.
+    pub weights: BusinessWeights,
+    /// How long events of instrumented processes wait for their spans (0: no wait).
+    pub attach_delay: Duration,
+    /// Most events waiting.
+    pub max_delayed: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: CorrelationMode::Semantic,
+            trace_window: Duration::from_secs(30),
+            max_trace_entities: 100_000,
+            entities: EntityLimits::default(),
+            engine: EngineLimits::default(),
+            weights: BusinessWeights::default(),
+            attach_delay: Duration::from_secs(2),
+            max_delayed: 100_000,
+        }
+    }
+}
+
+/// The correlation stage.
+pub struct CorrelationStage {
+    settings: Settings,
+    enricher: Enricher,
+    graph: EntityGraph,
+    resolver: Resolver,
+    engine: Engine,
+    spans: SpanIndex,
+    delay: DelayLine,
+    stats: Arc<CorrelationStats>,
+    rules_rx: Option<Receiver<RuleSet>>,
+    limit_types: HashSet<String>,
+    pending: Vec<Event>,
+    spare: Vec<Event>,
+    resolved: Vec<Resolved>,
+    own_trace: Vec<bool>,
+    answers: Vec<Answer>,
+    outputs: Vec<Output>,
+    released: Vec<Held>,
+    rng: fastrand::Rng,
+    attached: u64,
+    predictions: u64,
+}
+
+/// Event types whose events feed `time_to_limit` predictions that read cgroup limits.
+fn limit_types(rules: &RuleSet) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for r in &rules.rules {
+        if let Some((spec, steps)) = &r.prediction {
+            if spec.limit_from_cgroup {
+                for &s in steps {
+                    out.extend(r.steps[s].types.iter().cloned());
+                }
+            }
+        }
+    }
+    out
+}
+
+impl CorrelationStage {
+    /// A stage with `rules`, asking `resolver` about unknown processes; `rng` seeds ids.
+    pub fn new(
+        settings: Settings,
+        rules: RuleSet,
+        resolver: Resolver,
+        mut rng: fastrand::Rng,
+    ) -> Self {
+        let enricher = Enricher::with_rng(
+            settings.trace_window,
+            settings.max_trace_entities,
+            fastrand::Rng::with_seed(rng.u64(..)),
+        );
+        let stats = Arc::new(CorrelationStats::default());
+        set(&stats.rules, rules.len() as u64);
+        let ttl = settings.entities.ttl_ns;
+        CorrelationStage {
+            graph: EntityGraph::new(settings.entities),
+            spans: SpanIndex::new(settings.entities.max_processes, ttl),
+            delay: DelayLine::new(settings.max_delayed),
+            limit_types: limit_types(&rules),
+            engine: Engine::new(
+                rules,
+                settings.engine,
+                fastrand::Rng::with_seed(rng.u64(..)),
+            ),
+            settings,
+            enricher,
+            resolver,
+            stats,
+            rules_rx: None,
+            pending: Vec::new(),
+            spare: Vec::new(),
+            resolved: Vec::new(),
+            own_trace: Vec::new(),
+            answers: Vec::new(),
+            outputs: Vec::new(),
+            released: Vec::new(),
+            rng,
+            attached: 0,
+            predictions: 0,
+        }
+    }
+
+    /// New rule sets arrive on `rx` (SIGHUP reloads, validated off the pipeline thread).
+    pub fn with_rule_updates(mut self, rx: Receiver<RuleSet>) -> Self {
+        self.rules_rx = Some(rx);
+        self
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<CorrelationStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The entity graph.
+    pub fn graph(&self) -> &EntityGraph {
+        &self.graph
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn apply_rule_updates(&mut self) {
+        let Some(rx) = &self.rules_rx else { return };
+        let mut newest = None;
+        while let Ok(r) = rx.try_recv() {
+            newest = Some(r);
+        }
+        if let Some(rules) = newest {
+            self.limit_types = limit_types(&rules);
+            set(&self.stats.rules, rules.len() as u64);
+            self.stats
+                .rule_reloads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut outputs = std::mem::take(&mut self.outputs);
+            self.engine.replace_rules(rules, &mut outputs);
+            let mut pending = std::mem::take(&mut self.pending);
+            self.emit(&mut outputs, &mut pending);
+            self.pending = pending;
+            self.outputs = outputs;
+        }
+    }
+
+    fn apply_answers(&mut self, now_ns: u64) {
+        self.resolver.poll(&mut self.answers);
+        for a in self.answers.drain(..) {
+            match a {
+                Answer::Pid {
+                    pid,
+                    path,
+                    cgroup_id,
+                } => {
+                    self.graph.learn_proc_cgroup(pid, &path, cgroup_id, now_ns);
+                }
+                Answer::Limit { path, max } => {
+                    if self.engine.cgroup_limits.len() >= self.settings.entities.max_workloads {
+                        self.engine.cgroup_limits.clear();
+                    }
+                    self.engine.cgroup_limits.insert(path, max);
+                }
+            }
+        }
+    }
+
+    fn semantic(&self) -> bool {
+        self.settings.mode == CorrelationMode::Semantic
+    }
+
+    /// Attachment, matching and output of one event, pushed to `out`.
+    fn correlate(&mut self, mut e: Event, r: Resolved, own_trace: bool, out: &mut Vec<Event>) {
+        let mut keep = own_trace;
+        if !own_trace && e.event_type != types::OTEL_SPAN {
+            if let Some(s) = self.spans.find(&r, e.timestamp_ns) {
+                attach::attach(&mut e, &s);
+                self.attached += 1;
+                keep = true;
+            }
+        }
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.engine.on_event(&mut e, &r, keep, &mut outputs);
+        out.push(e);
+        self.emit(&mut outputs, out);
+        self.outputs = outputs;
+    }
+
+    fn emit(&mut self, outputs: &mut Vec<Output>, out: &mut Vec<Event>) {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Prediction(g) => {
+                    let rule = &self.engine.rules().rules[g.rule];
+                    let b = Builder {
+                        rule,
+                        graph: &self.graph,
+                        weights: &self.settings.weights,
+                    };
+                    if let Some(mut e) = b.prediction_event(&g) {
+                        e.id = self.enricher.next_id();
+                        if let Some(t) = &mut e.trace {
+                            t.span_id = (self.rng.u64(1..)).to_be_bytes();
+                        }
+                        self.engine.note_prediction_event(g.rule, &g.key, e.id);
+                        self.predictions += 1;
+                        out.push(e);
+                    }
+                }
+                Output::Closed(g, why) => {
+                    let rule = &self.engine.rules().rules[g.rule];
+                    let b = Builder {
+                        rule,
+                        graph: &self.graph,
+                        weights: &self.settings.weights,
+                    };
+                    if let Some(mut e) = b.group_event(&g, why) {
+                        e.id = self.enricher.next_id();
+                        out.push(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let s = &self.stats;
+        let c = &self.engine.counts;
+        set(&s.groups_opened, c.opened);
+        set(&s.groups_confirmed, c.confirmed);
+        set(&s.groups_closed, c.closed);
+        set(&s.groups_discarded, c.discarded);
+        set(&s.groups_evicted, c.evicted);
+        set(&s.members_dropped, c.dropped_members);
+        set(&s.rule_matches, c.rule_matches);
+        set(&s.unkeyed_matches, c.unkeyed);
+        set(&s.predictions, self.predictions);
+        set(&s.attached_events, self.attached);
+        set(&s.delayed_events, self.delay.delayed);
+        set(&s.delay_overflow, self.delay.overflow);
+        let rc = self.resolver.counts;
+        set(&s.resolver_requests, rc.requests);
+        set(&s.resolver_dropped, rc.dropped);
+        set(&s.resolver_answers, rc.answers);
+        set(&s.open_groups, self.open_groups() as u64);
+        let t = self.graph.sizes();
+        set(&s.entities_processes, t.processes as u64);
+        set(&s.entities_cgroups, t.cgroups as u64);
+        set(&s.entities_containers, t.containers as u64);
+        set(&s.entities_pods, t.pods as u64);
+        set(&s.entities_objects, t.objects as u64);
+        set(&s.entities_peers, t.peers as u64);
+        set(&s.entities_evicted, t.evicted);
+    }
+
+    fn publish_rule_matches(&self) {
+        let rules = &self.engine.rules().rules;
+        let mut m = self.stats.matches_per_rule.lock();
+        m.clear();
+        m.extend(
+            rules
+                .iter()
+                .zip(&self.engine.matches_per_rule)
+                .map(|(r, n)| (r.id.clone(), *n)),
+        );
+    }
+}
+
+impl Stage for CorrelationStage {
+    fn name(&self) -> &'static str {
+        "correlate"
+    }
+
+    fn process(&mut self, batch: &mut Vec<Event>, now_ns: u64) {
+        self.apply_rule_updates();
+        self.apply_answers(now_ns);
+        let semantic = self.semantic();
+        self.resolved.clear();
+        self.own_trace.clear();
+        for e in batch.iter_mut() {
+            self.graph.observe(e);
+            let r = self.graph.resolve(e);
+            self.graph.observe_peer(e, &r);
+            if let Some(pid) = r.pid {
+                if r.cgroup_path.is_none()
+                    && r.container.is_none()
+                    && !self.graph.knows_process(pid)
+                {
+                    self.resolver.ask_pid(pid, e.timestamp_ns);
+                }
+            }
+            if semantic && self.limit_types.contains(e.event_type.as_str()) {
+                let path = e
+                    .attribute(vocab::attr::CGROUP_PATH)
+                    .and_then(Value::as_str)
+                    .or(r.cgroup_path.as_deref());
+                if let Some(p) = path {
+                    self.resolver.ask_limit(p, e.timestamp_ns);
+                }
+            }
+            entity::enrich(e, &r);
+            self.own_trace.push(e.trace.is_some());
+            self.resolved.push(r);
+        }
+        self.enricher.process(batch, now_ns);
+        if !semantic {
+            self.publish();
+            return;
+        }
+        let mut input = std::mem::take(&mut self.spare);
+        std::mem::swap(batch, &mut input);
+        let mut released = std::mem::take(&mut self.released);
+        self.delay.release(now_ns, &mut released);
+        for h in released.drain(..) {
+            self.correlate(h.event, h.resolved, h.own_trace, batch);
+        }
+        self.released = released;
+        let delay_ns = self.settings.attach_delay.as_nanos() as u64;
+        let mut resolved = std::mem::take(&mut self.resolved);
+        let mut own = std::mem::take(&mut self.own_trace);
+        for ((e, r), own_trace) in input.drain(..).zip(resolved.drain(..)).zip(own.drain(..)) {
+            self.spans.record(&e, &r);
+            if delay_ns > 0
+                && !own_trace
+                && e.event_type != types::OTEL_SPAN
+                && self.spans.instrumented(&r)
+            {
+                let held = Held {
+                    release_ns: now_ns.saturating_add(delay_ns),
+                    event: e,
+                    resolved: r,
+                    own_trace,
+                };
+                if let Some(h) = self.delay.hold(held) {
+                    self.correlate(h.event, h.resolved, h.own_trace, batch);
+                }
+                continue;
+            }
+            self.correlate(e, r, own_trace, batch);
+        }
+        self.resolved = resolved;
+        self.own_trace = own;
+        self.spare = input;
+        batch.append(&mut self.pending);
+        self.publish();
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        self.apply_rule_updates();
+        self.apply_answers(now_ns);
+        if self.semantic() {
+            let mut pending = std::mem::take(&mut self.pending);
+            let mut released = std::mem::take(&mut self.released);
+            self.delay.release(now_ns, &mut released);
+            for h in released.drain(..) {
+                self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
+            }
+            self.released = released;
+            let mut outputs = std::mem::take(&mut self.outputs);
+            self.engine.tick(now_ns, &mut outputs);
+            self.emit(&mut outputs, &mut pending);
+            self.outputs = outputs;
+            self.pending = pending;
+        }
+        // Expire after groups closed, so a closing group still sees its entities.
+        self.enricher.tick(now_ns);
+        self.graph.expire(now_ns);
+        self.spans.expire(now_ns);
+        self.resolver.expire(now_ns);
+        self.publish();
+        self.publish_rule_matches();
+    }
+
+    fn drain(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.pending);
+    }
+
+    fn shutdown(&mut self, _now_ns: u64) {
+        if !self.semantic() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut released = std::mem::take(&mut self.released);
+        self.delay.release(u64::MAX, &mut released);
+        for h in released.drain(..) {
+            self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
+        }
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.engine.close_all(&mut outputs);
+        self.emit(&mut outputs, &mut pending);
+        self.pending = pending;
+        self.publish();
+        self.publish_rule_matches();
+    }
+
+    fn open_groups(&self) -> usize {
+        if self.semantic() {
+            self.engine.open_groups()
+        } else {
+            self.enricher.open_groups()
+        }
+    }
+
+    fn correlation_stats(&self) -> Option<Arc<CorrelationStats>> {
+        Some(self.stats())
+    }
+}

@@ -1,0 +1,794 @@
+//! Loading rule files: parse (serde, unknown fields refused), then validate what serde cannot
+//! (references between steps, operators, ranges, cycles), reporting every problem of a file
+//! at once as `FILE:LINE:COLUMN: FIELD: message`, like the host config.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::ConfigError;
+use crate::correlate::rules::compiled::{CompiledRule, CompiledStep, Cond, GroupBy, Lit, Op};
+use crate::correlate::rules::model::{Condition, PredictionKind, Rule, RuleFile};
+use crate::event::Severity;
+
+/// A rule loading error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// One or more invalid rules in a file (each with file, line and field).
+    #[error("{}", render(.0))]
+    Invalid(Vec<ConfigError>),
+    /// The rules directory or a file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RuleError {
+    /// The individual problems (empty for I/O errors).
+    pub fn problems(&self) -> &[ConfigError] {
+        match self {
+            RuleError::Invalid(v) => v,
+            RuleError::Io { .. } => &[],
+        }
+    }
+}
+
+fn render(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The built-in rule files, embedded so a dev run works without installed files.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "memory-pressure-cascade.yaml",
+        include_str!("../../../../packaging/rules/memory-pressure-cascade.yaml"),
+    ),
+    (
+        "crash-loop.yaml",
+        include_str!("../../../../packaging/rules/crash-loop.yaml"),
+    ),
+    (
+        "service-failure.yaml",
+        include_str!("../../../../packaging/rules/service-failure.yaml"),
+    ),
+    (
+        "network-failure.yaml",
+        include_str!("../../../../packaging/rules/network-failure.yaml"),
+    ),
+    (
+        "disk-pressure.yaml",
+        include_str!("../../../../packaging/rules/disk-pressure.yaml"),
+    ),
+    (
+        "cpu-starvation.yaml",
+        include_str!("../../../../packaging/rules/cpu-starvation.yaml"),
+    ),
+    (
+        "systemd-unit-failure.yaml",
+        include_str!("../../../../packaging/rules/systemd-unit-failure.yaml"),
+    ),
+    (
+        "etcd-trouble.yaml",
+        include_str!("../../../../packaging/rules/etcd-trouble.yaml"),
+    ),
+];
+
+/// The built-in rules.
+pub fn load_builtin() -> Result<Vec<CompiledRule>, RuleError> {
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for (name, text) in BUILTIN {
+        match load_text(&format!("builtin:{name}"), text) {
+            Ok(rules) => all.extend(rules),
+            Err(RuleError::Invalid(e)) => errors.extend(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(all)
+    } else {
+        Err(RuleError::Invalid(errors))
+    }
+}
+
+/// Every `*.yaml` / `*.yml` file of `dir`, in name order. An unreadable directory or any
+/// invalid file fails the whole load (the caller keeps the rules it had).
+pub fn load_dir(dir: &Path) -> Result<Vec<CompiledRule>, RuleError> {
+    let io = |source| RuleError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| RuleError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        match load_text(&path.display().to_string(), &text) {
+            Ok(rules) => all.extend(rules),
+            Err(RuleError::Invalid(e)) => errors.extend(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(all)
+    } else {
+        Err(RuleError::Invalid(errors))
+    }
+}
+
+/// Merges user rules over built-ins: a user rule with a built-in's id replaces it (a
+/// disabled one removes it); disabled rules are dropped.
+pub fn merge(builtin: Vec<CompiledRule>, user: Vec<CompiledRule>) -> Vec<CompiledRule> {
+    let mut out: Vec<CompiledRule> = builtin
+        .into_iter()
+        .filter(|b| !user.iter().any(|u| u.id == b.id))
+        .collect();
+    out.extend(user);
+    out.retain(|r| r.enabled);
+    out
+}
+
+/// Parses and validates one file's text (`file` names it in errors).
+pub fn load_text(file: &str, text: &str) -> Result<Vec<CompiledRule>, RuleError> {
+    let parsed: RuleFile = serde_yaml_ng::from_str(text)
+        .map_err(|e| RuleError::Invalid(vec![ConfigError::from_yaml(file, text, &e)]))?;
+    let mut v = Validator {
+        file,
+        text,
+        errors: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, rule) in parsed.rules.iter().enumerate() {
+        if let Some(first) = parsed.rules[..i].iter().position(|r| r.id == rule.id) {
+            v.err(
+                rule,
+                i,
+                "id",
+                &rule.id,
+                format!("duplicate rule id (also rules[{first}])"),
+            );
+        }
+        if let Some(c) = v.compile(i, rule) {
+            out.push(c);
+        }
+    }
+    if v.errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(RuleError::Invalid(v.errors))
+    }
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+fn parse_severity(s: &str) -> Option<Severity> {
+    Severity::ALL
+        .into_iter()
+        .find(|v| v.as_str().eq_ignore_ascii_case(s))
+}
+
+fn lit(v: &serde_yaml_ng::Value) -> Option<Lit> {
+    match v {
+        serde_yaml_ng::Value::String(s) => Some(Lit::Str(s.clone())),
+        serde_yaml_ng::Value::Number(n) => n.as_f64().map(Lit::Num),
+        serde_yaml_ng::Value::Bool(b) => Some(Lit::Bool(*b)),
+        _ => None,
+    }
+}
+
+impl Validator<'_> {
+    /// The 1-based line of the first occurrence of `needle` within rule `index`'s block.
+    fn line_of(&self, rule: &Rule, needle: &str) -> Option<usize> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let is_id_line = |l: &str| {
+            let t = l.trim_start().trim_start_matches("- ").trim();
+            t.strip_prefix("id:")
+                .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == rule.id)
+        };
+        let start = lines.iter().position(|l| is_id_line(l))?;
+        // The rule block starts at its list item "- " (the id may be on a later line).
+        let mut item = start;
+        while item > 0 && !lines[item].trim_start().starts_with("- ") {
+            item -= 1;
+        }
+        let indent = lines[item].len() - lines[item].trim_start().len();
+        let end = lines
+            .iter()
+            .enumerate()
+            .skip(item + 1)
+            .find(|(_, l)| {
+                let ind = l.len() - l.trim_start().len();
+                ind <= indent && !l.trim().is_empty() && !l.trim_start().starts_with('#')
+            })
+            .map_or(lines.len(), |(i, _)| i);
+        (item..end)
+            .find(|&i| lines[i].contains(needle))
+            .map(|i| i + 1)
+            .or(Some(start + 1))
+    }
+
+    fn err(&mut self, rule: &Rule, index: usize, field: &str, needle: &str, message: String) {
+        let line = self.line_of(rule, needle);
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column: None,
+            field: Some(format!("rules[{index}].{field}")),
+            message,
+        });
+    }
+
+    fn compile(&mut self, i: usize, r: &Rule) -> Option<CompiledRule> {
+        let before = self.errors.len();
+        if r.id.is_empty()
+            || !r
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.err(
+                r,
+                i,
+                "id",
+                "id:",
+                "must be non-empty letters, digits, '-', '_' or '.'".into(),
+            );
+        }
+        if r.intent.trim().is_empty() {
+            self.err(r, i, "intent", "intent:", "must not be empty".into());
+        }
+        let group_by = match r.group_by.as_str() {
+            "workload" => Some(GroupBy::Workload),
+            "unit" => Some(GroupBy::Unit),
+            "peer" => Some(GroupBy::Peer),
+            "node" => Some(GroupBy::Node),
+            other => match other.strip_prefix("attr:") {
+                Some(k) if !k.is_empty() => Some(GroupBy::Attr(k.to_owned())),
+                _ => {
+                    self.err(r, i, "group_by", "group_by:", format!("unknown grouping {other:?}: expected workload, unit, peer, node or attr:<key>"));
+                    None
+                }
+            },
+        };
+        if r.window.is_zero() {
+            self.err(r, i, "window", "window:", "must be longer than 0s".into());
+        }
+        if r.steps.is_empty() {
+            self.err(
+                r,
+                i,
+                "steps",
+                "steps:",
+                "at least one step is required".into(),
+            );
+        }
+        let mut steps = Vec::new();
+        for (s, step) in r.steps.iter().enumerate() {
+            let field = format!("steps[{s}]");
+            if r.steps[..s].iter().any(|o| o.id == step.id) {
+                self.err(
+                    r,
+                    i,
+                    &format!("{field}.id"),
+                    &format!("id: {}", step.id),
+                    format!("duplicate step id {:?}", step.id),
+                );
+            }
+            if step.types.is_empty() {
+                self.err(
+                    r,
+                    i,
+                    &format!("{field}.types"),
+                    &format!("id: {}", step.id),
+                    "at least one event type is required".into(),
+                );
+            }
+            let mut types = Vec::new();
+            let mut prefixes = Vec::new();
+            for (t, ty) in step.types.iter().enumerate() {
+                match ty.strip_suffix('*') {
+                    _ if ty.is_empty() => self.err(
+                        r,
+                        i,
+                        &format!("{field}.types[{t}]"),
+                        "types:",
+                        "empty event type".into(),
+                    ),
+                    Some(p) if !p.contains('*') => prefixes.push(p.to_owned()),
+                    None if !ty.contains('*') => types.push(ty.clone()),
+                    _ => self.err(
+                        r,
+                        i,
+                        &format!("{field}.types[{t}]"),
+                        ty,
+                        format!("{ty:?}: '*' is allowed only at the end"),
+                    ),
+                }
+            }
+            let mut conds = Vec::new();
+            for (c, cond) in step.conditions.iter().enumerate() {
+                match self.condition(cond) {
+                    Ok(op) => conds.push(Cond {
+                        attr: cond.attr.clone(),
+                        op,
+                    }),
+                    Err(m) => {
+                        let needle = if cond.attr.is_empty() {
+                            "where:".to_owned()
+                        } else {
+                            format!("attr: {}", cond.attr)
+                        };
+                        self.err(r, i, &format!("{field}.where[{c}]"), &needle, m)
+                    }
+                }
+            }
+            let min_severity = match &step.min_severity {
+                None => None,
+                Some(s) => {
+                    let parsed = parse_severity(s);
+                    if parsed.is_none() {
+                        self.err(
+                            r,
+                            i,
+                            &format!("{field}.min_severity"),
+                            "min_severity:",
+                            format!("unknown severity {s:?}"),
+                        );
+                    }
+                    parsed
+                }
+            };
+            if step.min_count == 0 {
+                self.err(
+                    r,
+                    i,
+                    &format!("{field}.min_count"),
+                    "min_count:",
+                    "must be at least 1".into(),
+                );
+            }
+            steps.push(CompiledStep {
+                id: step.id.clone(),
+                name: step.name.clone().unwrap_or_else(|| step.id.clone()),
+                types,
+                prefixes,
+                conds,
+                min_severity,
+                min_count: step.min_count.max(1),
+            });
+        }
+        let step_index = |id: &str| r.steps.iter().position(|s| s.id == id.trim());
+        let mut causes = Vec::new();
+        for (c, edge) in r.causes.iter().enumerate() {
+            let Some((a, b)) = edge.split_once("->") else {
+                self.err(
+                    r,
+                    i,
+                    &format!("causes[{c}]"),
+                    edge,
+                    format!("{edge:?}: expected \"earlier -> later\""),
+                );
+                continue;
+            };
+            match (step_index(a), step_index(b)) {
+                (Some(x), Some(y)) if x != y => causes.push((x, y)),
+                (Some(_), Some(_)) => self.err(
+                    r,
+                    i,
+                    &format!("causes[{c}]"),
+                    edge,
+                    "a step cannot cause itself".into(),
+                ),
+                (x, _) => {
+                    let bad = if x.is_none() { a.trim() } else { b.trim() };
+                    self.err(
+                        r,
+                        i,
+                        &format!("causes[{c}]"),
+                        edge,
+                        format!("unknown step {bad:?}"),
+                    );
+                }
+            }
+        }
+        if has_cycle(r.steps.len(), &causes) {
+            self.err(
+                r,
+                i,
+                "causes",
+                "causes:",
+                "causal relationships form a cycle".into(),
+            );
+        }
+        let mut confirm = Vec::new();
+        for (c, id) in r.confirm.iter().enumerate() {
+            match step_index(id) {
+                Some(x) => confirm.push(x),
+                None => self.err(
+                    r,
+                    i,
+                    &format!("confirm[{c}]"),
+                    "confirm:",
+                    format!("unknown step {id:?}"),
+                ),
+            }
+        }
+        if r.min_steps == 0 || r.min_steps > r.steps.len().max(1) {
+            self.err(
+                r,
+                i,
+                "min_steps",
+                "min_steps:",
+                format!(
+                    "must be between 1 and the number of steps ({})",
+                    r.steps.len()
+                ),
+            );
+        }
+        let severity = parse_severity(&r.severity);
+        if severity.is_none() {
+            self.err(
+                r,
+                i,
+                "severity",
+                "severity:",
+                format!("unknown severity {:?}", r.severity),
+            );
+        }
+        if !matches!(r.impact.cascade_risk.as_str(), "low" | "medium" | "high") {
+            self.err(
+                r,
+                i,
+                "impact.cascade_risk",
+                "cascade_risk:",
+                format!("{:?}: expected low, medium or high", r.impact.cascade_risk),
+            );
+        }
+        if !(0.0..=1.0).contains(&r.impact.weight) {
+            self.err(
+                r,
+                i,
+                "impact.weight",
+                "weight:",
+                "must be between 0 and 1".into(),
+            );
+        }
+        let w = &r.confidence;
+        if [w.coverage, w.order, w.evidence].iter().any(|x| *x < 0.0)
+            || (w.coverage + w.order + w.evidence - 1.0).abs() > 1e-6
+        {
+            self.err(
+                r,
+                i,
+                "confidence",
+                "confidence:",
+                "weights must be non-negative and sum to 1".into(),
+            );
+        }
+        let mut prediction = None;
+        if let Some(p) = &r.prediction {
+            let mut idx = Vec::new();
+            for (s, id) in p.sample_steps.iter().enumerate() {
+                match step_index(id) {
+                    Some(x) => idx.push(x),
+                    None => self.err(
+                        r,
+                        i,
+                        &format!("prediction.sample_steps[{s}]"),
+                        "sample_steps:",
+                        format!("unknown step {id:?}"),
+                    ),
+                }
+            }
+            if p.sample_steps.is_empty() {
+                self.err(
+                    r,
+                    i,
+                    "prediction.sample_steps",
+                    "prediction:",
+                    "at least one step is required".into(),
+                );
+            }
+            if p.kind == PredictionKind::TimeToLimit {
+                if p.value_attr.is_none() {
+                    self.err(
+                        r,
+                        i,
+                        "prediction.value_attr",
+                        "prediction:",
+                        "required for kind time_to_limit".into(),
+                    );
+                }
+                if p.limit_attr.is_none() && !p.limit_from_cgroup {
+                    self.err(
+                        r,
+                        i,
+                        "prediction.limit_attr",
+                        "prediction:",
+                        "time_to_limit needs limit_attr or limit_from_cgroup: true".into(),
+                    );
+                }
+            }
+            if p.min_samples < 2 {
+                self.err(
+                    r,
+                    i,
+                    "prediction.min_samples",
+                    "min_samples:",
+                    "at least 2 samples are needed for a fit".into(),
+                );
+            }
+            if p.horizon.is_zero() {
+                self.err(
+                    r,
+                    i,
+                    "prediction.horizon",
+                    "horizon:",
+                    "must be longer than 0s".into(),
+                );
+            }
+            prediction = Some((p.clone(), idx));
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(CompiledRule {
+            id: r.id.clone(),
+            intent: r.intent.clone(),
+            description: r.description.clone(),
+            origin: self.file.to_owned(),
+            group_by: group_by?,
+            window_ns: r.window.as_nanos() as u64,
+            linger_ns: r.linger.as_nanos() as u64,
+            steps,
+            causes,
+            confirm,
+            enabled: r.enabled,
+            min_steps: r.min_steps,
+            severity: severity?,
+            cascade_risk: r.impact.cascade_risk.clone(),
+            weight: r.impact.weight,
+            confidence: r.confidence.clone(),
+            prediction,
+            prevention: r.prevention.clone(),
+        })
+    }
+
+    fn condition(&self, c: &Condition) -> Result<Op, String> {
+        if c.attr.is_empty() {
+            return Err("attr must name an attribute".into());
+        }
+        let mut ops = Vec::new();
+        let scalar = |v: &serde_yaml_ng::Value| {
+            lit(v).ok_or_else(|| format!("{}: value must be text, a number or a boolean", c.attr))
+        };
+        if let Some(v) = &c.eq {
+            ops.push(Op::Eq(scalar(v)?));
+        }
+        if let Some(v) = &c.ne {
+            ops.push(Op::Ne(scalar(v)?));
+        }
+        if let Some(v) = c.gt {
+            ops.push(Op::Gt(v));
+        }
+        if let Some(v) = c.gte {
+            ops.push(Op::Gte(v));
+        }
+        if let Some(v) = c.lt {
+            ops.push(Op::Lt(v));
+        }
+        if let Some(v) = c.lte {
+            ops.push(Op::Lte(v));
+        }
+        if let Some(vs) = &c.one_of {
+            ops.push(Op::In(vs.iter().map(scalar).collect::<Result<_, _>>()?));
+        }
+        if let Some(v) = &c.contains {
+            ops.push(Op::Contains(v.clone()));
+        }
+        if let Some(v) = &c.prefix {
+            ops.push(Op::Prefix(v.clone()));
+        }
+        if let Some(v) = c.exists {
+            ops.push(Op::Exists(v));
+        }
+        if ops.len() != 1 {
+            return Err(format!(
+                "{}: exactly one of eq, ne, gt, gte, lt, lte, in, contains, prefix, exists is required (found {})",
+                c.attr,
+                ops.len()
+            ));
+        }
+        Ok(ops.remove(0))
+    }
+}
+
+fn has_cycle(n: usize, edges: &[(usize, usize)]) -> bool {
+    // Kahn's algorithm: a cycle leaves nodes with incoming edges.
+    let mut indegree = vec![0usize; n];
+    for &(_, b) in edges {
+        if b < n {
+            indegree[b] += 1;
+        }
+    }
+    let mut queue: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(x) = queue.pop() {
+        seen += 1;
+        for &(a, b) in edges {
+            if a == x && b < n {
+                indegree[b] -= 1;
+                if indegree[b] == 0 {
+                    queue.push(b);
+                }
+            }
+        }
+    }
+    seen < n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+rules:
+  - id: demo
+    intent: demo_intent
+    window: 1m
+    steps:
+      - id: a
+        types: [x.a, "k8s.pod.*"]
+        where:
+          - { attr: n, gte: 3 }
+      - id: b
+        types: [x.b]
+    causes: ["a -> b"]
+    confirm: [b]
+"#;
+
+    #[test]
+    fn every_builtin_rule_loads() {
+        let rules = load_builtin().unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+        for want in [
+            "memory-pressure-cascade",
+            "crash-loop",
+            "service-failure",
+            "network-failure",
+            "disk-pressure",
+            "cpu-starvation",
+            "systemd-unit-failure",
+            "etcd-trouble",
+        ] {
+            assert!(ids.contains(&want), "{want} missing from {ids:?}");
+        }
+    }
+
+    #[test]
+    fn a_good_file_compiles() {
+        let rules = load_text("good.yaml", GOOD).unwrap();
+        assert_eq!(rules.len(), 1);
+        let r = &rules[0];
+        assert_eq!(r.causes, vec![(0, 1)]);
+        assert_eq!(r.confirm, vec![1]);
+        assert_eq!(r.steps[0].prefixes, vec!["k8s.pod.".to_owned()]);
+        assert_eq!(r.window_ns, 60_000_000_000);
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match load_text("r.yaml", text) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_field_points_at_file_line_and_field() {
+        let text = GOOD.replace("    window: 1m\n", "    window: 1m\n    colour: red\n");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("r.yaml:6:5: rules[0].colour: unknown field"),
+            "{p:?}"
+        );
+        assert!(p[0].contains("rules[0]"), "{p:?}");
+        assert!(p[0].contains("colour"), "{p:?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_lines() {
+        let text = GOOD
+            .replace("\"a -> b\"", "\"a -> c\"")
+            .replace("{ attr: n, gte: 3 }", "{ attr: n, gte: 3, lt: 9 }")
+            .replace("confirm: [b]", "confirm: [b]\n    severity: dire");
+        let p = problems(&text);
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p.iter()
+                .any(|m| m == "r.yaml:13: rules[0].causes[0]: unknown step \"c\""),
+            "{p:#?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.yaml:10: rules[0].steps[0].where[0]: n: exactly one of")),
+            "{p:#?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m == "r.yaml:15: rules[0].severity: unknown severity \"dire\""),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn cycles_and_bad_types_are_refused() {
+        let text = GOOD
+            .replace("causes: [\"a -> b\"]", "causes: [\"a -> b\", \"b -> a\"]")
+            .replace("[x.b]", "[\"x*b\"]");
+        let p = problems(&text);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("rules[0].causes: causal relationships form a cycle")),
+            "{p:#?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("rules[0].steps[1].types[0]") && m.contains("only at the end")),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn directory_load_and_merge_replace_builtins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mine.yaml"),
+            "rules:\n  - id: crash-loop\n    intent: mine\n    enabled: false\n    steps: [{id: a, types: [x]}]\n    min_steps: 1\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "not yaml").unwrap();
+        let user = load_dir(dir.path()).unwrap();
+        let merged = merge(load_builtin().unwrap(), user);
+        assert!(
+            merged.iter().all(|r| r.id != "crash-loop"),
+            "a disabled user rule switches the built-in off"
+        );
+        std::fs::write(
+            dir.path().join("mine.yaml"),
+            "rules:\n  - id: crash-loop\n    intent: mine\n    steps: [{id: a, types: [x]}]\n    min_steps: 1\n",
+        )
+        .unwrap();
+        let user = load_dir(dir.path()).unwrap();
+        let merged = merge(load_builtin().unwrap(), user);
+        let crash: Vec<_> = merged.iter().filter(|r| r.id == "crash-loop").collect();
+        assert_eq!(crash.len(), 1);
+        assert_eq!(crash[0].intent, "mine");
+        std::fs::write(dir.path().join("bad.yml"), "rules: [{id: x}]\n").unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("bad.yml:1"), "{err}");
+        assert!(matches!(
+            load_dir(&dir.path().join("missing")),
+            Err(RuleError::Io { .. })
+        ));
+    }
+}

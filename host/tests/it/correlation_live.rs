@@ -1,0 +1,536 @@
+//! Correlation on the real kernel, through the real `tapio-collector` binary:
+//!
+//! - memory cascade: the memory and container plugins watch a process in a memory-limited
+//!   cgroup (named like a docker container) that allocates until the OOM killer kills it;
+//!   the collector forms a memory cascade group whose root cause is the memory growth and
+//!   whose prediction (fitted on the growth samples against the cgroup's real limit, read by
+//!   the `/proc` resolver) was delivered before the kill;
+//! - rule reload on SIGHUP: a new rule file is picked up, an invalid one is refused with
+//!   file:line:field and the running rules stay.
+//!
+//! - OTel attachment: a Python application sends spans over OTLP to the real otel plugin;
+//!   its memory growth seen by the real memory plugin during a span joins that span's trace.
+//!
+//! Not run here (the plugins are not on main yet): the systemd unit failure scenario
+//! (journald and systemd plugins) and refused connects inside a span (network plugin; the
+//! memory growth above stands in for the kernel event).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{target_dir, wait_for, Host, HostOptions};
+
+fn require_all() -> bool {
+    std::env::var("TAPIO_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Prints why a test cannot run; panics instead under `TAPIO_REQUIRE_ALL_TESTS=1`.
+fn cannot_run(test: &str, why: &str, needs: &str) {
+    let msg = format!("SKIP {test}: {why} (needs {needs})");
+    if require_all() {
+        panic!("{msg}; TAPIO_REQUIRE_ALL_TESTS=1");
+    }
+    eprintln!("{msg}");
+}
+
+fn build_plugins(names: &[&str]) -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut args = vec!["build".to_owned()];
+    for n in names {
+        args.push("-p".into());
+        args.push(format!("tapio-plugin-{n}"));
+    }
+    let out = Command::new(env!("CARGO"))
+        .args(&args)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .current_dir(root)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    names
+        .iter()
+        .map(|n| {
+            target_dir()
+                .join("debug")
+                .join(format!("libtapio_plugin_{}.so", n.replace('-', "_")))
+        })
+        .collect()
+}
+
+fn str_of<'a>(e: &'a Value, key: &str) -> &'a str {
+    e["attributes"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {e}"))
+}
+
+fn ts(e: &Value) -> u64 {
+    tapio_host::correlate::replay::parse_rfc3339(e["timestamp"].as_str().unwrap()).unwrap()
+}
+
+/// A v1 `memory` or v2 cgroup `/<parent>/docker/<id>` with a memory limit, removed on drop
+/// (processes left inside are killed first).
+struct LimitedCgroup {
+    dirs: Vec<PathBuf>,
+    leaf: PathBuf,
+}
+
+impl LimitedCgroup {
+    fn create(limit: u64) -> Option<(Self, String)> {
+        let id = format!("{:016x}", fastrand::u64(..)).repeat(4);
+        let parent = format!("tapio-it-corr-{}", std::process::id());
+        let (root, file) =
+            if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+                (
+                    PathBuf::from("/sys/fs/cgroup/memory"),
+                    "memory.limit_in_bytes",
+                )
+            } else if std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+                .is_ok_and(|c| c.contains("memory"))
+            {
+                (PathBuf::from("/sys/fs/cgroup"), "memory.max")
+            } else {
+                return None;
+            };
+        let mut dirs = Vec::new();
+        let mut dir = root.clone();
+        for c in [parent.as_str(), "docker", id.as_str()] {
+            dir.push(c);
+            std::fs::create_dir(&dir).ok()?;
+            dirs.push(dir.clone());
+            if file == "memory.max" && c != id.as_str() {
+                std::fs::write(dir.join("cgroup.subtree_control"), "+memory").ok()?;
+            }
+        }
+        std::fs::write(dir.join(file), limit.to_string()).ok()?;
+        Some((LimitedCgroup { dirs, leaf: dir }, id))
+    }
+}
+
+impl Drop for LimitedCgroup {
+    fn drop(&mut self) {
+        for pid in std::fs::read_to_string(self.leaf.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: plain syscall on a pid of our test cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for d in self.dirs.iter().rev() {
+            for _ in 0..50 {
+                if std::fs::remove_dir(d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The memory cascade rule with short windows so the test does not wait 10 minutes.
+const FAST_CASCADE: &str = r#"
+rules:
+  - id: memory-pressure-cascade
+    intent: memory_pressure_cascade
+    description: A workload ran out of memory and was killed by the OOM killer.
+    window: 4s
+    steps:
+      - id: pressure
+        types: [container.memory_pressure, memory.rss_growth]
+      - id: oom
+        types: [kernel.memory.oom_kill, container.oom]
+      - id: sigkill
+        types: [kernel.process.exit, container.exit]
+        where:
+          - { attr: process.exit.signal, eq: 9 }
+      - id: container_exit
+        types: [cri.container.exited, kubelet.container.terminated]
+      - id: restart
+        types: [kubelet.container.crash_loop, kubelet.container.waiting, k8s.event]
+    causes: [pressure -> oom, oom -> sigkill, sigkill -> container_exit, container_exit -> restart]
+    confirm: [oom]
+    severity: critical
+    prediction:
+      kind: time_to_limit
+      sample_steps: [pressure]
+      value_attr: memory.rss.bytes
+      from_value_attr: memory.rss.from_bytes
+      from_age_attr: memory.rss.growth_over_ns
+      limit_from_cgroup: true
+      horizon: 10m
+      text: "memory of {entity} grows {rate}/s: {value} of {limit}, limit reached in {eta}"
+"#;
+
+#[test]
+fn live_memory_cascade_with_prediction_before_the_oom_kill() {
+    const TEST: &str = "live_memory_cascade_with_prediction_before_the_oom_kill";
+    if Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        cannot_run(
+            TEST,
+            "python3 is not installed",
+            "python3 (the allocating workload)",
+        );
+        return;
+    }
+    let libs = build_plugins(&["memory", "container"]);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("fast.yaml"), FAST_CASCADE).unwrap();
+    let Some((cg, id)) = LimitedCgroup::create(96 << 20) else {
+        cannot_run(
+            TEST,
+            "no writable memory cgroup controller",
+            "root and cgroup v1 memory or v2 with memory",
+        );
+        return;
+    };
+    let mut host = Host::start(HostOptions {
+        plugins_yaml: "  strict_modes: false\n".into(),
+        yaml: format!(
+            "collectors:\n  memory:\n    config:\n      rss_sample_interval: 50ms\n      rss_growth_threshold: 16777216\n      rss_growth_window: 2s\n      reclaim_interval: 200ms\n  container:\n    config: {{}}\ncorrelation:\n  rules_dir: {}\n",
+            rules.path().display()
+        ),
+        preinstalled: vec![(libs[0].clone(), "memory.so".into()), (libs[1].clone(), "container.so".into())],
+        ..HostOptions::default()
+    });
+    let healthy = wait_for(Duration::from_secs(20), || {
+        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
+        (up("memory") && up("container")).then_some(())
+    });
+    if healthy.is_none() {
+        let log = host.log();
+        cannot_run(
+            TEST,
+            "the memory or container plugin did not start (BPF refused?)",
+            "CAP_BPF + CAP_PERFMON",
+        );
+        eprintln!("{log}");
+        return;
+    }
+    // Allocate and touch 8 MiB every 150 ms until the 96 MiB limit kills us.
+    let procs = cg.leaf.join("cgroup.procs");
+    let script = format!(
+        "import os,time\nopen({procs:?},'w').write(str(os.getpid()))\nblocks=[]\nwhile True:\n    blocks.append(b'x'*(8<<20))\n    time.sleep(0.15)\n",
+        procs = procs.display().to_string()
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the workload was not OOM-killed: {status:?}"
+    );
+    let events = host
+        .wait_events(Duration::from_secs(20), |ev| {
+            ev.iter().any(|e| {
+                e["type"] == "tapio.correlation.group"
+                    && e["attributes"]["tapio.group.entity"] == format!("container/{id}")
+            })
+        })
+        .unwrap_or_else(|| host.events());
+    drop(cg);
+    let group = events
+        .iter()
+        .find(|e| {
+            e["type"] == "tapio.correlation.group"
+                && e["attributes"]["tapio.group.entity"] == format!("container/{id}")
+        })
+        .unwrap_or_else(|| {
+            let ours: Vec<_> = events
+                .iter()
+                .filter(|e| e.to_string().contains(&id))
+                .collect();
+            panic!(
+                "no group for container {id}; its events: {ours:#?}\nlog:\n{}",
+                host.log()
+            )
+        });
+    assert_eq!(str_of(group, "tapio.group.rule"), "memory-pressure-cascade");
+    let chain: Value = serde_json::from_str(str_of(group, "tapio.group.chain")).unwrap();
+    let steps: Vec<&str> = chain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(&steps[..3], ["pressure", "oom", "sigkill"], "{chain:#}");
+    // The root cause is memory growth or pressure of our container.
+    let root_id = str_of(group, "tapio.group.root_cause.event_id");
+    let root = events
+        .iter()
+        .find(|e| e["id"] == root_id)
+        .expect("root cause delivered");
+    assert!(
+        matches!(
+            root["type"].as_str(),
+            Some("memory.rss_growth" | "container.memory_pressure")
+        ),
+        "{root}"
+    );
+    let oom = events
+        .iter()
+        .find(|e| e["type"] == "container.oom" && e["container_id"] == id.as_str())
+        .expect("container.oom of our container");
+    assert_eq!(
+        oom["attributes"]["tapio.group.id"],
+        group["attributes"]["tapio.group.id"]
+    );
+    // The prediction: fitted against the real 96 MiB limit, delivered before the kill.
+    let pred = events
+        .iter()
+        .find(|e| {
+            e["type"] == "tapio.correlation.prediction"
+                && e["attributes"]["tapio.group.id"] == group["attributes"]["tapio.group.id"]
+        })
+        .unwrap_or_else(|| panic!("no prediction; group: {group:#}"));
+    assert_eq!(
+        pred["attributes"]["tapio.prediction.limit"],
+        (96u64 << 20) as f64
+    );
+    assert!(
+        ts(pred) < ts(oom),
+        "prediction at {} after the OOM kill at {}",
+        ts(pred),
+        ts(oom)
+    );
+    let pos = |x: &Value| events.iter().position(|e| e["id"] == x["id"]).unwrap();
+    assert!(
+        pos(pred) < pos(oom),
+        "the prediction was written before the OOM kill"
+    );
+    let eta = pred["attributes"]["tapio.prediction.eta_s"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        eta < 10.0,
+        "8 MiB per 150 ms against 96 MiB leaves seconds, not {eta}"
+    );
+    assert_eq!(
+        str_of(group, "tapio.group.prediction.kind"),
+        "time_to_limit"
+    );
+    host.terminate(Duration::from_secs(10));
+}
+
+#[test]
+fn sighup_reloads_rules_and_keeps_them_on_a_bad_file() {
+    let rules = tempfile::tempdir().unwrap();
+    let mut host = Host::start(HostOptions {
+        yaml: format!("correlation:\n  rules_dir: {}\n", rules.path().display()),
+        ..HostOptions::default()
+    });
+    let builtin = host
+        .metric("tapio_correlation_rules", "")
+        .expect("rules gauge");
+    assert_eq!(builtin, 8.0);
+    std::fs::write(
+        rules.path().join("mine.yaml"),
+        "rules:\n  - id: mine\n    intent: mine\n    min_steps: 1\n    steps: [{id: a, types: [x.y]}]\n",
+    )
+    .unwrap();
+    host.signal(libc::SIGHUP);
+    host.wait_metric(
+        "tapio_correlation_rules",
+        "",
+        Duration::from_secs(10),
+        |v| v == 9.0,
+    );
+    std::fs::write(
+        rules.path().join("bad.yaml"),
+        "rules:\n  - id: bad\n    intent: bad\n    steps: [{id: a, types: [x.y]}]\n    causes: [\"a -> nowhere\"]\n",
+    )
+    .unwrap();
+    host.signal(libc::SIGHUP);
+    let log = host.expect_log(
+        &[
+            "correlation rules not reloaded",
+            "bad.yaml:5: rules[0].causes[0]: unknown step",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(log.contains("keeping the running rules"));
+    host.wait_metric(
+        "tapio_correlation_rule_reload_errors_total",
+        "",
+        Duration::from_secs(10),
+        |v| v == 1.0,
+    );
+    assert_eq!(
+        host.metric("tapio_correlation_rules", ""),
+        Some(9.0),
+        "the running rules stay"
+    );
+    host.terminate(Duration::from_secs(10));
+}
+
+/// The Python OpenTelemetry SDK venv of `.ci/deps/platform-net.sh`.
+fn otel_python() -> Option<PathBuf> {
+    let cache = std::env::var("TAPIO_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tapio")
+        });
+    let py = cache.join("venv/bin/python");
+    let ok = Command::new(&py)
+        .args([
+            "-c",
+            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(py)
+}
+
+/// An application span of a real process, sent over OTLP/gRPC to the real otel plugin, and
+/// the kernel's view of the same process during the span (memory growth from the real
+/// memory plugin): the kernel event lands inside the application's trace.
+#[test]
+fn live_kernel_event_joins_the_application_span() {
+    const TEST: &str = "live_kernel_event_joins_the_application_span";
+    let Some(py) = otel_python() else {
+        cannot_run(
+            TEST,
+            "the OpenTelemetry Python SDK venv is missing",
+            ".ci/deps/platform-net.sh",
+        );
+        return;
+    };
+    let libs = build_plugins(&["memory", "otel"]);
+    let port = crate::support::free_port();
+    let mut host = Host::start(HostOptions {
+        plugins_yaml: "  strict_modes: false\n".into(),
+        yaml: format!(
+            "collectors:\n  memory:\n    config:\n      rss_sample_interval: 20ms\n      rss_growth_threshold: 16777216\n      rss_growth_window: 2s\n  otel:\n    config:\n      grpc_address: 127.0.0.1:{port}\n      http_address: \"\"\ncorrelation:\n  otel_attach_delay: 3s\n"
+        ),
+        preinstalled: vec![(libs[0].clone(), "memory.so".into()), (libs[1].clone(), "otel.so".into())],
+        ..HostOptions::default()
+    });
+    let healthy = wait_for(Duration::from_secs(20), || {
+        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
+        (up("memory") && up("otel")).then_some(())
+    });
+    if healthy.is_none() {
+        cannot_run(
+            TEST,
+            "the memory or otel plugin did not start (BPF refused?)",
+            "CAP_BPF + CAP_PERFMON",
+        );
+        eprintln!("{}", host.log());
+        return;
+    }
+    let script = format!(
+        r#"
+import os, time
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+p = TracerProvider(resource=Resource.create({{"service.name": "tapio-attach-test", "process.pid": os.getpid()}}))
+p.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{port}", insecure=True)))
+t = p.get_tracer("attach-test")
+with t.start_as_current_span("warmup"):
+    pass
+time.sleep(1.0)
+blocks = []
+with t.start_as_current_span("allocate") as s:
+    for _ in range(6):
+        blocks.append(b"x" * (16 << 20))
+        time.sleep(0.1)
+    time.sleep(0.2)
+    c = s.get_span_context()
+print(os.getpid(), format(c.trace_id, "032x"), format(c.span_id, "016x"), flush=True)
+time.sleep(0.5)
+"#
+    );
+    let out = Command::new(&py).arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut parts = stdout.split_whitespace();
+    let (pid, trace_id, span_id): (u64, String, String) = (
+        parts.next().unwrap().parse().unwrap(),
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    );
+    let ours = |e: &Value| e["pid"].as_u64() == Some(pid) && e["type"] == "memory.rss_growth";
+    let events = host
+        .wait_events(Duration::from_secs(15), |ev| {
+            ev.iter()
+                .any(|e| ours(e) && e["attributes"]["tapio.otel.attached_span_id"].is_string())
+        })
+        .unwrap_or_else(|| host.events());
+    let span = events
+        .iter()
+        .find(|e| e["type"] == "otel.span" && e["span_id"] == span_id.as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "the allocate span {span_id} was not received; spans: {:#?}\npython stderr:\n{}\nlog:\n{}",
+                events.iter().filter(|e| e["type"] == "otel.span").collect::<Vec<_>>(),
+                String::from_utf8_lossy(&out.stderr),
+                host.log()
+            )
+        });
+    let (start, end) = (
+        ts(span),
+        ts(span)
+            + span["attributes"]["otel.span.duration_ns"]
+                .as_u64()
+                .unwrap(),
+    );
+    let inside: Vec<&Value> = events
+        .iter()
+        .filter(|e| ours(e) && (start..=end).contains(&ts(e)))
+        .collect();
+    assert!(
+        !inside.is_empty(),
+        "no memory growth of pid {pid} during the span: {:#?}",
+        events.iter().filter(|e| ours(e)).collect::<Vec<_>>()
+    );
+    for e in &inside {
+        assert_eq!(
+            e["trace_id"],
+            trace_id.as_str(),
+            "inside the application's trace: {e:#}"
+        );
+        assert_eq!(
+            e["parent_span_id"],
+            span_id.as_str(),
+            "child of the allocate span: {e:#}"
+        );
+        assert_eq!(
+            e["attributes"]["tapio.otel.attached_span_id"],
+            span_id.as_str()
+        );
+    }
+    assert!(
+        host.metric("tapio_correlation_attached_events_total", "")
+            .unwrap_or(0.0)
+            >= inside.len() as f64
+    );
+    host.terminate(Duration::from_secs(10));
+}
