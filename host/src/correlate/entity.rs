@@ -265,10 +265,11 @@ impl EntityGraph {
     }
 
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
+    /// A cgroup id alone does not count: it names no container or unit.
     pub fn knows_process(&self, pid: u32) -> bool {
-        self.procs.get(&pid).is_some_and(|p| {
-            p.cgroup_path.is_some() || p.container.is_some() || p.cgroup_id.is_some()
-        })
+        self.procs
+            .get(&pid)
+            .is_some_and(|p| p.cgroup_path.is_some() || p.container.is_some())
     }
 
     /// Records what `/proc/<pid>/cgroup` said about a live process.

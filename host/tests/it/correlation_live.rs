@@ -11,9 +11,9 @@
 //! - OTel attachment: a Python application sends spans over OTLP to the real otel plugin;
 //!   its memory growth seen by the real memory plugin during a span joins that span's trace.
 //!
-//! Not run here (the plugins are not on main yet): the systemd unit failure scenario
-//! (journald and systemd plugins) and refused connects inside a span (network plugin; the
-//! memory growth above stands in for the kernel event).
+//! Not run here (those plugins reached main after this branch was cut): the systemd unit
+//! failure scenario (journald and systemd plugins) and refused connects inside a span
+//! (network plugin; the memory growth above stands in for the kernel event).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
