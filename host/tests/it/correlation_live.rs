@@ -11,9 +11,9 @@
 //! - OTel attachment: a Python application sends spans over OTLP to the real otel plugin;
 //!   its memory growth seen by the real memory plugin during a span joins that span's trace.
 //!
-//! Not run here (those plugins reached main after this branch was cut): the systemd unit
-//! failure scenario (journald and systemd plugins) and refused connects inside a span
-//! (network plugin; the memory growth above stands in for the kernel event).
+//! The memory cascade group also leaves through the real OTLP exporter: the Python OTLP
+//! receiver (`py/otlp_receiver.py`) gets it as one trace whose root span is the root cause and
+//! whose other spans follow the causal chain, and its members as log records.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -189,9 +189,23 @@ fn live_memory_cascade_with_prediction_before_the_oom_kill() {
         );
         return;
     }
+    // The group also leaves through the real OTLP exporter to a Python OTLP receiver.
+    let Some(otlp_python) = crate::export_support::python_with(
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc",
+    ) else {
+        cannot_run(
+            TEST,
+            "the OTLP receiver venv is missing",
+            ".ci/deps/export.sh",
+        );
+        return;
+    };
     let libs = build_plugins(&["memory", "container"]);
     let rules = tempfile::tempdir().unwrap();
     std::fs::write(rules.path().join("fast.yaml"), FAST_CASCADE).unwrap();
+    let otlp_out = rules.path().join("otlp.jsonl");
+    let (g_port, h_port) = (crate::support::free_port(), crate::support::free_port());
+    let _receiver = otlp_receiver(&otlp_python, g_port, h_port, &otlp_out);
     let Some((cg, id)) = LimitedCgroup::create(96 << 20) else {
         cannot_run(
             TEST,
@@ -207,6 +221,12 @@ fn live_memory_cascade_with_prediction_before_the_oom_kill() {
             rules.path().display()
         ),
         preinstalled: vec![(libs[0].clone(), "memory.so".into()), (libs[1].clone(), "container.so".into())],
+        args: vec![
+            "--otel-endpoint".into(),
+            format!("127.0.0.1:{g_port}"),
+            "--flush-interval".into(),
+            "100ms".into(),
+        ],
         ..HostOptions::default()
     });
     let healthy = wait_for(Duration::from_secs(20), || {
@@ -331,7 +351,194 @@ fn live_memory_cascade_with_prediction_before_the_oom_kill() {
         str_of(group, "tapio.group.prediction.kind"),
         "time_to_limit"
     );
+    group_arrives_as_a_trace(group, root_id, &events, &otlp_out, &host);
     host.terminate(Duration::from_secs(10));
+}
+
+/// `py/otlp_receiver.py` on `grpc` / `http`, writing JSON Lines to `out`.
+fn otlp_receiver(
+    python: &std::path::Path,
+    grpc: u16,
+    http: u16,
+    out: &std::path::Path,
+) -> crate::export_support::Peer {
+    let mut cmd = Command::new(python);
+    cmd.arg(crate::export_support::script("otlp_receiver.py"))
+        .args([
+            "--port",
+            &grpc.to_string(),
+            "--http-port",
+            &http.to_string(),
+            "--out",
+        ])
+        .arg(out);
+    crate::export_support::Peer::start("otlp_receiver.py", cmd, "READY")
+}
+
+/// The step of the memory cascade an event type belongs to (pressure 0, oom 1, exit 2, ...).
+fn cascade_step(event_type: &str) -> usize {
+    match event_type {
+        "container.memory_pressure" | "memory.rss_growth" => 0,
+        "kernel.memory.oom_kill" | "container.oom" => 1,
+        "kernel.process.exit" | "container.exit" => 2,
+        "cri.container.exited" | "kubelet.container.terminated" => 3,
+        _ => 4,
+    }
+}
+
+/// What the OTLP receiver got for `group`: one span per member, all in the group's trace, the
+/// root cause as the root span, every other span parented by a span of an earlier causal step
+/// (so every span walks back to the root); the members as log records, those tagged with the
+/// group carrying its trace id and their own span id.
+fn group_arrives_as_a_trace(
+    group: &Value,
+    root_id: &str,
+    events: &[Value],
+    out: &std::path::Path,
+    host: &Host,
+) {
+    let group_id = str_of(group, "tapio.group.id");
+    let members: Value = serde_json::from_str(str_of(group, "tapio.group.spans")).unwrap();
+    let members = members.as_array().unwrap();
+    let member_ids: Vec<&str> = members
+        .iter()
+        .map(|m| m["event_id"].as_str().unwrap())
+        .collect();
+    let trace_id = group["trace_id"].as_str().expect("group trace id");
+    let records = wait_for(Duration::from_secs(30), || {
+        let r = crate::export_support::read_jsonl(out);
+        let spans = r
+            .iter()
+            .filter(|x| x["kind"] == "span" && x["attributes"]["tapio.group.id"] == group_id)
+            .count();
+        let logs = r
+            .iter()
+            .filter(|x| {
+                x["kind"] == "log"
+                    && x["attributes"]["tapio.event.id"]
+                        .as_str()
+                        .is_some_and(|id| member_ids.contains(&id))
+            })
+            .count();
+        (spans >= members.len() && logs >= members.len()).then_some(r)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the receiver did not get the group's {} spans and member logs: {:#?}\nlog:\n{}",
+            members.len(),
+            crate::export_support::read_jsonl(out)
+                .into_iter()
+                .filter(|x| x["kind"] == "span")
+                .collect::<Vec<_>>(),
+            host.log()
+        )
+    });
+    let spans: Vec<&Value> = records
+        .iter()
+        .filter(|x| x["kind"] == "span" && x["attributes"]["tapio.group.id"] == group_id)
+        .collect();
+    assert_eq!(
+        spans.len(),
+        members.len(),
+        "one span per member: {spans:#?}"
+    );
+    assert!(
+        spans.iter().all(|s| s["trace_id"] == trace_id),
+        "{spans:#?}"
+    );
+    let type_of = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["id"] == id)
+            .and_then(|e| e["type"].as_str())
+            .unwrap_or_else(|| panic!("member {id} was not delivered"))
+            .to_owned()
+    };
+    let by_span: std::collections::HashMap<&str, &Value> = spans
+        .iter()
+        .map(|s| (s["span_id"].as_str().unwrap(), *s))
+        .collect();
+    let roots: Vec<&&Value> = spans.iter().filter(|s| s["parent_span_id"] == "").collect();
+    assert_eq!(roots.len(), 1, "one root span: {spans:#?}");
+    assert_eq!(
+        roots[0]["attributes"]["tapio.event.id"], root_id,
+        "root span = root cause"
+    );
+    for s in &spans {
+        let ty = type_of(s["attributes"]["tapio.event.id"].as_str().unwrap());
+        assert!(
+            s["name"].as_str().unwrap().ends_with(&ty),
+            "span name names its event: {s:#}"
+        );
+        if s["parent_span_id"] == "" {
+            continue;
+        }
+        let parent = by_span
+            .get(s["parent_span_id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("parent of {s:#} is not a span of the group"));
+        let parent_ty = type_of(parent["attributes"]["tapio.event.id"].as_str().unwrap());
+        assert!(
+            cascade_step(&parent_ty) <= cascade_step(&ty),
+            "{ty} is parented by {parent_ty}: against the causal chain"
+        );
+        // Walks back to the root without a cycle.
+        let mut at = *s;
+        for _ in 0..=spans.len() {
+            match by_span.get(at["parent_span_id"].as_str().unwrap()) {
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        assert_eq!(
+            at["parent_span_id"], "",
+            "{s:#} does not reach the root span"
+        );
+    }
+    // The OOM kill is a child of the memory growth, the SIGKILL exit a child of the OOM kill.
+    let span_of_step = |step: usize| {
+        spans
+            .iter()
+            .find(|s| {
+                cascade_step(&type_of(
+                    s["attributes"]["tapio.event.id"].as_str().unwrap(),
+                )) == step
+            })
+            .unwrap_or_else(|| panic!("no span of step {step}: {spans:#?}"))
+    };
+    for (child, parent) in [(1, 0), (2, 1)] {
+        let c = span_of_step(child);
+        let p = by_span[c["parent_span_id"].as_str().unwrap()];
+        assert_eq!(
+            cascade_step(&type_of(
+                p["attributes"]["tapio.event.id"].as_str().unwrap()
+            )),
+            parent,
+            "{c:#} parented by {p:#}"
+        );
+    }
+    // Members as log records: each with its own span id; the ones tagged with the group
+    // (joined after it was confirmed) inside the group's trace.
+    let mut tagged = 0;
+    for s in &spans {
+        let id = s["attributes"]["tapio.event.id"].as_str().unwrap();
+        let log = records
+            .iter()
+            .find(|x| x["kind"] == "log" && x["attributes"]["tapio.event.id"] == id)
+            .unwrap_or_else(|| panic!("member {id} not received as a log record"));
+        assert_eq!(log["span_id"], s["span_id"], "{log:#}");
+        if log["attributes"]["tapio.group.id"] == group_id {
+            tagged += 1;
+            assert_eq!(log["trace_id"], trace_id, "{log:#}");
+        }
+    }
+    assert!(
+        tagged >= 1,
+        "no member log record carries the group's trace id"
+    );
+    eprintln!(
+        "OTLP: group {group_id} as {} spans of trace {trace_id}; {tagged} member logs in it",
+        spans.len()
+    );
 }
 
 #[test]
@@ -532,5 +739,139 @@ time.sleep(0.5)
             .unwrap_or(0.0)
             >= inside.len() as f64
     );
+    host.terminate(Duration::from_secs(10));
+}
+
+/// An application span of a real process whose connects are refused during the span: the
+/// real network plugin's `kernel.network.connect_refused` events of that process land inside
+/// the application's trace, as children of the span.
+#[test]
+fn live_refused_connects_join_the_application_trace() {
+    const TEST: &str = "live_refused_connects_join_the_application_trace";
+    let Some(py) = otel_python() else {
+        cannot_run(
+            TEST,
+            "the OpenTelemetry Python SDK venv is missing",
+            ".ci/deps/platform-net.sh",
+        );
+        return;
+    };
+    let libs = build_plugins(&["network", "otel"]);
+    let port = crate::support::free_port();
+    // A port nobody listens on: connects to it are refused by the kernel (RST to the SYN).
+    let closed = crate::support::free_port();
+    let mut host = Host::start(HostOptions {
+        plugins_yaml: "  strict_modes: false\n".into(),
+        yaml: format!(
+            "collectors:\n  network:\n    config: {{}}\n  otel:\n    config:\n      grpc_address: 127.0.0.1:{port}\n      http_address: \"\"\ncorrelation:\n  otel_attach_delay: 3s\n"
+        ),
+        preinstalled: vec![(libs[0].clone(), "network.so".into()), (libs[1].clone(), "otel.so".into())],
+        ..HostOptions::default()
+    });
+    let healthy = wait_for(Duration::from_secs(20), || {
+        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
+        (up("network") && up("otel")).then_some(())
+    });
+    if healthy.is_none() {
+        cannot_run(
+            TEST,
+            "the network or otel plugin did not start (BPF refused?)",
+            "CAP_BPF + CAP_PERFMON",
+        );
+        eprintln!("{}", host.log());
+        return;
+    }
+    let script = format!(
+        r#"
+import os, socket, time
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+p = TracerProvider(resource=Resource.create({{"service.name": "tapio-refused-test", "process.pid": os.getpid()}}))
+p.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{port}", insecure=True)))
+t = p.get_tracer("refused-test")
+with t.start_as_current_span("warmup"):
+    pass
+time.sleep(1.0)
+refused = 0
+with t.start_as_current_span("call-backend") as s:
+    for _ in range(3):
+        try:
+            socket.create_connection(("127.0.0.1", {closed}), timeout=2).close()
+        except ConnectionRefusedError:
+            refused += 1
+        time.sleep(0.05)
+    c = s.get_span_context()
+assert refused == 3, refused
+print(os.getpid(), format(c.trace_id, "032x"), format(c.span_id, "016x"), flush=True)
+time.sleep(0.5)
+"#
+    );
+    let out = Command::new(&py).arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut parts = stdout.split_whitespace();
+    let (pid, trace_id, span_id): (u64, String, String) = (
+        parts.next().unwrap().parse().unwrap(),
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    );
+    let ours = |e: &Value| {
+        e["type"] == "kernel.network.connect_refused"
+            && e["attributes"]["network.peer.port"].as_u64() == Some(u64::from(closed))
+    };
+    let events = host
+        .wait_events(Duration::from_secs(15), |ev| {
+            ev.iter()
+                .filter(|e| ours(e) && e["attributes"]["tapio.otel.attached_span_id"].is_string())
+                .count()
+                >= 3
+        })
+        .unwrap_or_else(|| host.events());
+    let refused: Vec<&Value> = events.iter().filter(|e| ours(e)).collect();
+    assert_eq!(
+        refused.len(),
+        3,
+        "three refused connects to port {closed}: {refused:#?}\nlog:\n{}",
+        host.log()
+    );
+    let span = events
+        .iter()
+        .find(|e| e["type"] == "otel.span" && e["span_id"] == span_id.as_str())
+        .unwrap_or_else(|| panic!("the call-backend span {span_id} was not received"));
+    let (start, end) = (
+        ts(span),
+        ts(span)
+            + span["attributes"]["otel.span.duration_ns"]
+                .as_u64()
+                .unwrap(),
+    );
+    for e in &refused {
+        assert_eq!(
+            e["pid"].as_u64(),
+            Some(pid),
+            "the refused connect is our process's: {e:#}"
+        );
+        assert!((start..=end).contains(&ts(e)), "during the span: {e:#}");
+        assert_eq!(
+            e["trace_id"],
+            trace_id.as_str(),
+            "inside the application's trace: {e:#}"
+        );
+        assert_eq!(
+            e["parent_span_id"],
+            span_id.as_str(),
+            "child of the span: {e:#}"
+        );
+        assert_eq!(
+            e["attributes"]["tapio.otel.attached_span_id"],
+            span_id.as_str()
+        );
+    }
     host.terminate(Duration::from_secs(10));
 }
