@@ -36,7 +36,7 @@ fn cannot_run(test: &str, why: &str, needs: &str) {
     eprintln!("{msg}");
 }
 
-fn build_plugins(names: &[&str]) -> Vec<PathBuf> {
+pub(crate) fn build_plugins(names: &[&str]) -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -73,7 +73,7 @@ fn str_of<'a>(e: &'a Value, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key} missing in {e}"))
 }
 
-fn ts(e: &Value) -> u64 {
+pub(crate) fn ts(e: &Value) -> u64 {
     tapio_host::correlate::replay::parse_rfc3339(e["timestamp"].as_str().unwrap()).unwrap()
 }
 

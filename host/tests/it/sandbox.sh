@@ -1,0 +1,1 @@
+../../../plugins/systemd/tests/it/sandbox.sh
