@@ -355,22 +355,26 @@ impl Engine {
                     self.close(&gk, why, out);
                 }
             }
-            if !self.groups.contains_key(&gk) {
-                if self.groups.len() >= self.limits.max_open_groups {
-                    self.evict_oldest(out);
-                }
-                let trace_id = loop {
-                    let t = self.rng.u128(..);
-                    if t != 0 {
-                        break t.to_be_bytes();
-                    }
-                };
-                let rule = &self.rules.rules[ri];
-                self.groups.insert(
-                    gk.clone(),
-                    OpenGroup {
+            if self.groups.len() >= self.limits.max_open_groups && !self.groups.contains_key(&gk) {
+                self.evict_oldest(out);
+            }
+            let rule = &self.rules.rules[ri];
+            let limits = self.limits;
+            // One hash of the key: found, or inserted in place.
+            let g = match self.groups.entry(gk) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let trace_id = loop {
+                        let t = self.rng.u128(..);
+                        if t != 0 {
+                            break t.to_be_bytes();
+                        }
+                    };
+                    self.counts.opened += 1;
+                    let key = v.key().1.clone();
+                    v.insert(OpenGroup {
                         rule: ri,
-                        key: gk.1.clone(),
+                        key,
                         id: CompactString::new(crate::event::hex(&trace_id)),
                         trace_id,
                         first_ns: e.timestamp_ns,
@@ -385,13 +389,9 @@ impl Engine {
                         limit: None,
                         prediction: None,
                         prediction_event: None,
-                    },
-                );
-                self.counts.opened += 1;
-            }
-            let rule = &self.rules.rules[ri];
-            let limits = self.limits;
-            let g = self.groups.get_mut(&gk).expect("inserted above");
+                    })
+                }
+            };
             g.counts[si] += 1;
             g.first_ns = g.first_ns.min(e.timestamp_ns);
             g.last_ns = g.last_ns.max(e.timestamp_ns);

@@ -364,17 +364,20 @@ impl EntityGraph {
             set(&mut c.unit, owner.unit.as_deref());
         }
         if let (Some(c), Some(pod)) = (container, pod_uid) {
-            let slot = self
-                .containers
-                .entry(CompactString::new(c), now, CompactString::default);
+            let slot = self.containers.entry_by(
+                c,
+                |k: &str| CompactString::new(k),
+                now,
+                CompactString::default,
+            );
             if slot != pod {
                 *slot = CompactString::new(pod);
             }
         }
         if let Some(pod) = pod_uid {
-            let info = self
-                .pods
-                .entry(CompactString::new(pod), now, PodInfo::default);
+            let info =
+                self.pods
+                    .entry_by(pod, |k: &str| CompactString::new(k), now, PodInfo::default);
             set(&mut info.name, str_attr(e, attr::POD_NAME));
             set(&mut info.namespace, str_attr(e, attr::NAMESPACE));
             set(&mut info.node, str_attr(e, attr::NODE));
@@ -600,9 +603,11 @@ impl EntityGraph {
     }
 }
 
-fn push_missing(e: &mut Event, key: &'static str, value: Option<Value>) {
-    if let Some(value) = value {
-        if e.attribute(key).is_none() {
+/// Appends `key` = `value` unless the event already carries `key` (the value is only made
+/// then).
+fn push_missing(e: &mut Event, key: &'static str, value: impl FnOnce() -> Option<Value>) {
+    if e.attribute(key).is_none() {
+        if let Some(value) = value() {
             e.attributes.push(Attribute {
                 key: CompactString::const_new(key),
                 value,
@@ -614,24 +619,9 @@ fn push_missing(e: &mut Event, key: &'static str, value: Option<Value>) {
 /// Appends the resolved entity attributes an event does not carry yet, and sets its
 /// container id when it had none.
 pub fn enrich(e: &mut Event, r: &Resolved) {
-    e.attributes.reserve(8);
     if e.container_id.is_none() {
         e.container_id = r.container.clone();
     }
-    let s = |v: &Option<CompactString>| v.clone().map(Value::Str);
-    // The container id lives in the envelope (sinks write it as `container_id`, exporters as
-    // `container.id`); no second copy as an attribute.
-    push_missing(e, attr::POD_UID, s(&r.pod_uid));
-    push_missing(e, attr::POD_NAME, s(&r.pod_name));
-    push_missing(e, attr::NAMESPACE, s(&r.namespace));
-    push_missing(e, attr::NODE, s(&r.node));
-    push_missing(e, attr::UNIT, s(&r.unit));
-    push_missing(e, attr::PROCESS_EXE, s(&r.exe));
-    push_missing(
-        e,
-        attr::PROCESS_PPID,
-        r.ppid.map(|p| Value::Int(i64::from(p))),
-    );
     let workload_key = match r.workload_kind.as_deref() {
         Some("Deployment") => Some(attr::DEPLOYMENT),
         Some("ReplicaSet") => Some(attr::REPLICASET),
@@ -640,8 +630,35 @@ pub fn enrich(e: &mut Event, r: &Resolved) {
         Some("Job") => Some("k8s.job.name"),
         _ => None,
     };
+    // At most one growth of the attribute list.
+    let most = [
+        &r.pod_uid,
+        &r.pod_name,
+        &r.namespace,
+        &r.node,
+        &r.unit,
+        &r.exe,
+    ]
+    .iter()
+    .filter(|v| v.is_some())
+    .count()
+        + usize::from(r.ppid.is_some())
+        + usize::from(workload_key.is_some() && r.workload_name.is_some());
+    e.attributes.reserve(most);
+    let s = |v: &Option<CompactString>| v.clone().map(Value::Str);
+    // The container id lives in the envelope (sinks write it as `container_id`, exporters as
+    // `container.id`); no second copy as an attribute.
+    push_missing(e, attr::POD_UID, || s(&r.pod_uid));
+    push_missing(e, attr::POD_NAME, || s(&r.pod_name));
+    push_missing(e, attr::NAMESPACE, || s(&r.namespace));
+    push_missing(e, attr::NODE, || s(&r.node));
+    push_missing(e, attr::UNIT, || s(&r.unit));
+    push_missing(e, attr::PROCESS_EXE, || s(&r.exe));
+    push_missing(e, attr::PROCESS_PPID, || {
+        r.ppid.map(|p| Value::Int(i64::from(p)))
+    });
     if let Some(key) = workload_key {
-        push_missing(e, key, s(&r.workload_name));
+        push_missing(e, key, || s(&r.workload_name));
     }
 }
 

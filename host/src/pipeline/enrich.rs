@@ -6,9 +6,10 @@
 //! event of an entity and lasts `window`; the next event after that opens a new trace. Events
 //! that carry a trace context from their plugin keep it.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use foldhash::fast::RandomState;
+use hashbrown::{Equivalent, HashMap};
 
 use compact_str::CompactString;
 
@@ -16,7 +17,7 @@ use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
 
 /// What events are grouped by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntityKey {
     /// A container id.
     Container(CompactString),
@@ -30,22 +31,102 @@ pub enum EntityKey {
     Source(&'static str),
 }
 
+/// The borrowed form of an [`EntityKey`]: looks a window up without copying the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRef<'a> {
+    Container(&'a str),
+    Pod(&'a str),
+    Process(u32),
+    Cgroup(u64),
+    Source(&'static str),
+}
+
+impl KeyRef<'_> {
+    fn to_owned_key(self) -> EntityKey {
+        match self {
+            KeyRef::Container(c) => EntityKey::Container(CompactString::new(c)),
+            KeyRef::Pod(p) => EntityKey::Pod(CompactString::new(p)),
+            KeyRef::Process(p) => EntityKey::Process(p),
+            KeyRef::Cgroup(c) => EntityKey::Cgroup(c),
+            KeyRef::Source(s) => EntityKey::Source(s),
+        }
+    }
+}
+
+impl EntityKey {
+    fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            EntityKey::Container(c) => KeyRef::Container(c),
+            EntityKey::Pod(p) => KeyRef::Pod(p),
+            EntityKey::Process(p) => KeyRef::Process(*p),
+            EntityKey::Cgroup(c) => KeyRef::Cgroup(*c),
+            EntityKey::Source(s) => KeyRef::Source(s),
+        }
+    }
+}
+
+// One hash for the owned and the borrowed form (required by `Equivalent`).
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            KeyRef::Container(c) => {
+                state.write_u8(0);
+                c.hash(state);
+            }
+            KeyRef::Pod(p) => {
+                state.write_u8(1);
+                p.hash(state);
+            }
+            KeyRef::Process(p) => {
+                state.write_u8(2);
+                p.hash(state);
+            }
+            KeyRef::Cgroup(c) => {
+                state.write_u8(3);
+                c.hash(state);
+            }
+            KeyRef::Source(s) => {
+                state.write_u8(4);
+                s.hash(state);
+            }
+        }
+    }
+}
+
+impl Hash for EntityKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl Equivalent<EntityKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &EntityKey) -> bool {
+        *self == key.as_ref()
+    }
+}
+
 impl EntityKey {
     /// The entity an event is about.
     pub fn of(event: &Event) -> Self {
+        KeyRef::of(event).to_owned_key()
+    }
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(event: &'a Event) -> Self {
         if let Some(id) = &event.container_id {
-            return EntityKey::Container(id.clone());
+            return KeyRef::Container(id);
         }
         if let Some(uid) = event.attribute("k8s.pod.uid").and_then(|v| v.as_str()) {
-            return EntityKey::Pod(CompactString::new(uid));
+            return KeyRef::Pod(uid);
         }
         if let Some(pid) = event.pid {
-            return EntityKey::Process(pid);
+            return KeyRef::Process(pid);
         }
         if let Some(cgroup) = event.cgroup_id {
-            return EntityKey::Cgroup(cgroup);
+            return KeyRef::Cgroup(cgroup);
         }
-        EntityKey::Source(event.source)
+        KeyRef::Source(event.source)
     }
 }
 
@@ -102,7 +183,7 @@ impl Enricher {
         self.windows.len()
     }
 
-    fn trace_id_for(&mut self, key: EntityKey, at_ns: u64) -> [u8; 16] {
+    fn trace_id_for(&mut self, key: KeyRef<'_>, at_ns: u64) -> [u8; 16] {
         if let Some(w) = self.windows.get_mut(&key) {
             if at_ns.saturating_sub(w.opened_ns) < self.window_ns {
                 return w.trace_id;
@@ -116,7 +197,7 @@ impl Enricher {
         }
         let trace_id = random_trace_id(&mut self.rng);
         self.windows.insert(
-            key,
+            key.to_owned_key(),
             Window {
                 trace_id,
                 opened_ns: at_ns,
@@ -156,7 +237,7 @@ impl Stage for Enricher {
                 seq: self.seq,
             };
             if event.trace.is_none() {
-                let trace_id = self.trace_id_for(EntityKey::of(event), event.timestamp_ns);
+                let trace_id = self.trace_id_for(KeyRef::of(event), event.timestamp_ns);
                 let mut span_id = self.rng.u64(..);
                 if span_id == 0 {
                     span_id = 1;
