@@ -459,9 +459,12 @@ impl Stage for CorrelationStage {
         self.publish_rule_matches();
     }
 
+    /// Semantic mode: confirmed groups still open (candidates that never confirm are not
+    /// groups; `Engine::open_groups` counts them too).
     fn open_groups(&self) -> usize {
         if self.semantic() {
-            self.engine.open_groups()
+            let c = &self.engine.counts;
+            c.confirmed.saturating_sub(c.closed) as usize
         } else {
             self.enricher.open_groups()
         }

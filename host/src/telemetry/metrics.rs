@@ -417,7 +417,7 @@ impl Collector for HostCollector {
         gauge(
             &mut encoder,
             "tapio_correlation_groups",
-            "Open correlation groups.",
+            "Open correlation groups (semantic mode: confirmed groups, not candidates).",
             p.open_groups.load(Ordering::Relaxed) as f64,
         )?;
         if let Some(c) = &p.correlation {

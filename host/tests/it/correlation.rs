@@ -664,7 +664,7 @@ fn memory_stays_bounded_under_unique_entities() {
         });
         let mut b = vec![e];
         st.process(&mut b, T0 + n * 1_000);
-        assert!(st.open_groups() <= 100);
+        assert!(st.engine().open_groups() <= 100);
     }
     let sizes = st.graph().sizes();
     assert!(
@@ -676,7 +676,7 @@ fn memory_stays_bounded_under_unique_entities() {
     assert_eq!(stats.groups_opened.load(Relaxed), 50_000);
     let evicted = stats.groups_evicted.load(Relaxed);
     assert_eq!(
-        evicted + st.open_groups() as u64,
+        evicted + st.engine().open_groups() as u64,
         50_000,
         "every eviction counted"
     );
@@ -686,4 +686,7 @@ fn memory_stays_bounded_under_unique_entities() {
         "evicted candidates were unconfirmed"
     );
     assert!(stats.entities_evicted.load(Relaxed) > 0);
+    // The status line's `Correlation Groups=N` counts confirmed groups, not candidates.
+    assert!(st.engine().open_groups() > 0);
+    assert_eq!(st.open_groups(), 0, "unconfirmed candidates are not groups");
 }
