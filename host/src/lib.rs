@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod docs;
 pub mod event;
 pub mod pipeline;
 pub mod plugin;
