@@ -37,6 +37,11 @@ install -d -m 0755 "$dest/usr/bin" "$dest/usr/lib/tapio/plugins.d" \
 install -m 0755 "$target/$profile/tapio-collector" "$dest/usr/bin/tapio-collector"
 cargo xtask install-plugins "${plugin_flags[@]}" --dir "$dest/usr/lib/tapio/plugins.d"
 chmod 0644 "$dest"/usr/lib/tapio/plugins.d/*.so
+# Debug info stays in the build tree (release keeps line tables for backtraces); the
+# dynamic symbols the host looks up are untouched.
+if command -v strip >/dev/null; then
+    strip --strip-debug "$dest/usr/bin/tapio-collector" "$dest"/usr/lib/tapio/plugins.d/*.so
+fi
 
 # Built-in correlation rules, when the tree has any; the README says where they come from.
 shopt -s nullglob

@@ -76,6 +76,7 @@ fn the_dockerfile_build_steps_lay_out_a_working_image_root() {
         ok(
             Command::new(root().join("packaging/container/build-steps.sh"))
                 .arg(&rootfs)
+                .env("TAPIO_PROFILE", crate::support::profile())
                 .env("CARGO_TARGET_DIR", target_dir()),
         );
     }

@@ -23,6 +23,7 @@ fn build(version: &str, out: &Path) -> PathBuf {
     let o = ok(Command::new(root().join("packaging/deb/build.sh"))
         .arg(out)
         .env("TAPIO_DEB_VERSION", version)
+        .env("TAPIO_PROFILE", crate::support::profile())
         .env("CARGO_TARGET_DIR", target_dir()));
     let path = PathBuf::from(text(&o).trim());
     assert!(

@@ -107,7 +107,8 @@ pub fn host_bin() -> PathBuf {
 pub fn debug_plugins() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = target_dir().join(format!("packaging-tests-plugins-{}", std::process::id()));
+        let dir = target_dir().join("packaging-tests-plugins.d");
+        let _ = std::fs::remove_dir_all(&dir);
         ok(cargo()
             .args(["xtask", "install-plugins", "--debug", "--dir"])
             .arg(&dir));
@@ -161,4 +162,11 @@ pub fn assert_all_loaded(listing: &str, expected: &[String]) {
     for row in rows {
         assert!(row.trim_end().ends_with("loaded"), "not loaded: {row}");
     }
+}
+
+/// Build profile of the packages the tests build: `debug` unless
+/// `TAPIO_PACKAGING_PROFILE=release` (a release build of every plugin takes long on a
+/// 2-core CI machine; the packaging steps are the same).
+pub fn profile() -> String {
+    std::env::var("TAPIO_PACKAGING_PROFILE").unwrap_or_else(|_| "debug".to_owned())
 }

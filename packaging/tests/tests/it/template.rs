@@ -8,11 +8,17 @@ use std::process::Command;
 
 use crate::support::{cargo, host_bin, ok, root, target_dir, text};
 
-/// `cargo package` of `package`, unpacked into `dir`; returns the crate's directory.
-fn released(package: &str, dir: &Path) -> PathBuf {
+/// `cargo package` of both crates at once (the testkit depends on the unpublished API
+/// crate: cargo resolves it from the package being made).
+fn package_both() {
     ok(cargo()
-        .args(["package", "--no-verify", "--allow-dirty", "-p", package])
+        .args(["package", "--no-verify", "--allow-dirty"])
+        .args(["-p", "tapio-plugin-api", "-p", "tapio-plugin-testkit"])
         .env("CARGO_TARGET_DIR", target_dir()));
+}
+
+/// The `.crate` of `package`, unpacked into `dir`; returns the crate's directory.
+fn released(package: &str, dir: &Path) -> PathBuf {
     let file = target_dir().join(format!("package/{package}-0.1.0.crate"));
     ok(Command::new("tar")
         .arg("-xzf")
@@ -22,7 +28,7 @@ fn released(package: &str, dir: &Path) -> PathBuf {
     let unpacked = dir.join(format!("{package}-0.1.0"));
     let manifest = std::fs::read_to_string(unpacked.join("Cargo.toml")).unwrap();
     assert!(
-        !manifest.contains("workspace = true") && !manifest.contains("path = "),
+        !manifest.contains("workspace = true") && !manifest.contains("path = \".."),
         "the packaged manifest of {package} still refers to the workspace:\n{manifest}"
     );
     unpacked
@@ -40,6 +46,7 @@ fn the_plugin_template_builds_outside_the_tree_and_passes_its_tests() {
     );
     let registry = work.path().join("registry");
     std::fs::create_dir(&registry).unwrap();
+    package_both();
     let api = released("tapio-plugin-api", &registry);
     let testkit = released("tapio-plugin-testkit", &registry);
 
@@ -88,6 +95,13 @@ fn the_plugin_template_builds_outside_the_tree_and_passes_its_tests() {
     .args(["tree", "-p", "tapio-plugin-api", "--depth", "0"])
     .current_dir(&crate_dir)));
     assert!(tree.contains(&registry.display().to_string()), "{tree}");
+
+    ok(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .arg("build")
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", &target),
+    );
 
     // The host accepts the built plugin (API version and layout checks, strict modes).
     let plugins = work.path().join("plugins.d");
