@@ -246,6 +246,7 @@ fn main() {
         flush_interval: Duration::from_millis(100),
         queue_events: 1_000_000,
         gzip: false,
+        max_in_flight: 4,
         backoff: BackoffConfig::default(),
         timeout: Duration::from_secs(10),
         host: "bench-node".into(),
