@@ -135,6 +135,8 @@ pub struct OtlpConfig {
     pub queue_events: usize,
     /// gzip the requests.
     pub gzip: bool,
+    /// Most export requests in flight at once.
+    pub max_in_flight: usize,
     /// Reconnection and retry backoff.
     pub backoff: BackoffConfig,
     /// Give up on one request after this long (it is retried).
@@ -150,6 +152,7 @@ impl Default for OtlpConfig {
             protocol: OtlpProtocol::Grpc,
             queue_events: 200_000,
             gzip: false,
+            max_in_flight: 4,
             backoff: BackoffConfig::default(),
             timeout: Duration::from_secs(10),
         }
