@@ -46,6 +46,22 @@ pub enum Command {
         #[arg(long)]
         plugins_dir: Option<PathBuf>,
     },
+    /// Print reference documentation generated from the code (markdown).
+    #[command(subcommand)]
+    Docs(DocsCommand),
+}
+
+/// `docs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// The config reference: every field of the config file, then each plugin's schema.
+    Config {
+        /// Plugins whose `collectors.<name>.config` schema is documented.
+        #[arg(long, default_value = "/usr/lib/tapio/plugins.d")]
+        plugins_dir: PathBuf,
+    },
+    /// The metrics reference: every metric the host exports on `/metrics`.
+    Metrics,
 }
 
 /// `plugins` subcommands.
@@ -75,8 +91,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Flags of `run`. Those of the product document keep its defaults.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// YAML config file.
-    #[arg(long, value_name = "FILE")]
+    /// YAML config file (the container image sets `TAPIO_CONFIG=/etc/tapio/config.yaml`).
+    #[arg(long, value_name = "FILE", env = "TAPIO_CONFIG")]
     pub config: Option<PathBuf>,
     /// Plugins directory (overrides `plugins.dir`).
     #[arg(long, value_name = "DIR")]

@@ -223,3 +223,19 @@ pub fn check_config(file: &Path, plugins_dir: Option<PathBuf>) -> Result<String,
     );
     Ok(report)
 }
+
+/// Loads every plugin file of `dir` (in file name order) to read its descriptor, for the
+/// generated reference docs. Creates and starts nothing; a file that does not load is an
+/// error naming it.
+pub fn descriptors(dir: &Path) -> anyhow::Result<Vec<LoadedLibrary>> {
+    let files =
+        plugin_files(dir).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
+    let scratch = Scratch::new()?;
+    files
+        .iter()
+        .map(|file| {
+            load(file, &LoadPolicy::default(), &scratch)
+                .map_err(|reason| anyhow::anyhow!("{}: {reason}", file.display()))
+        })
+        .collect()
+}

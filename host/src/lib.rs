@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod correlate;
+pub mod docs;
 pub mod event;
 pub mod export;
 pub mod pipeline;

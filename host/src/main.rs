@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use tapio_host::cli::{self, Command, PluginsCommand};
-use tapio_host::{app, commands, config::LoadedConfig};
+use tapio_host::cli::{self, Command, DocsCommand, PluginsCommand};
+use tapio_host::{app, commands, config::LoadedConfig, docs};
 
 fn main() -> ExitCode {
     let (cli, matches) = cli::parse();
@@ -43,6 +43,13 @@ fn main() -> ExitCode {
         Some(Command::Receive(args)) => {
             app::init_logging("info", cli::LogFormat::Text);
             tapio_host::export::receive::run(args)
+        }
+        Some(Command::Docs(DocsCommand::Config { plugins_dir })) => {
+            docs::config_reference(&plugins_dir).map(|text| print!("{text}"))
+        }
+        Some(Command::Docs(DocsCommand::Metrics)) => {
+            print!("{}", docs::metrics_reference());
+            Ok(())
         }
         Some(Command::CheckConfig { file, plugins_dir }) => {
             match commands::check_config(&file, plugins_dir) {

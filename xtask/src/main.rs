@@ -8,6 +8,12 @@
 //! - `test`: everything CI checks: formatting, clippy, the committed BPF objects, every test
 //!   of the workspace (unit, integration, plugin tests), then the ring's loom models.
 //! - `bench`: the ring and end-to-end benchmarks.
+//! - `deb`: the Debian package (`packaging/deb/build.sh`).
+//! - `docs [--check]`: regenerate (or check) the generated sections of `docs/operations.md`.
+//! - `api-snapshot [--check]`: regenerate (or check) `plugin-api/public-api.txt`.
+
+mod api;
+mod docs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,11 +82,55 @@ fn main() -> Result<()> {
             ])?;
             cargo(&["bench", "-p", "tapio-collector"])
         }
+        Some("deb") => run("packaging/deb/build.sh", &[]),
+        Some("docs") => {
+            let check = args.iter().any(|a| a == "--check");
+            cargo(&["build", "-p", "tapio-collector"])?;
+            let plugins = target_dir().join("docs-plugins.d");
+            let _ = std::fs::remove_dir_all(&plugins);
+            install_plugins(false, &plugins)?;
+            let binary = target_dir().join("debug/tapio-collector");
+            docs::update(&root, &binary, &plugins, check)
+        }
+        Some("api-snapshot") => {
+            let check = args.iter().any(|a| a == "--check");
+            let current = api::current(&target_dir())?;
+            let path = root.join(api::SNAPSHOT);
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            if current == committed {
+                eprintln!("{} is up to date", api::SNAPSHOT);
+                Ok(())
+            } else if check {
+                let diff = diff_lines(&committed, &current);
+                bail!(
+                    "the public API of tapio-plugin-api changed:\n{diff}\nIf intended, check the compatibility promise (docs/writing-a-plugin.md), bump the version if needed, run `cargo xtask api-snapshot` and commit {}",
+                    api::SNAPSHOT
+                )
+            } else {
+                std::fs::write(&path, current)?;
+                eprintln!("updated {}", api::SNAPSHOT);
+                Ok(())
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask <install-plugins [--debug] [--dir DIR] | run [-- ARGS] | test | loom | bench>");
+            eprintln!("usage: cargo xtask <install-plugins [--debug] [--dir DIR] | run [-- ARGS] | test | loom | bench | deb | docs [--check] | api-snapshot [--check]>");
             std::process::exit(2);
         }
     }
+}
+
+/// Lines only in `old` (`-`) and only in `new` (`+`).
+fn diff_lines(old: &str, new: &str) -> String {
+    let old_set: std::collections::BTreeSet<&str> = old.lines().collect();
+    let new_set: std::collections::BTreeSet<&str> = new.lines().collect();
+    let mut out = String::new();
+    for l in old_set.difference(&new_set) {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for l in new_set.difference(&old_set) {
+        out.push_str(&format!("+ {l}\n"));
+    }
+    out
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<String> {

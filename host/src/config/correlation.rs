@@ -4,17 +4,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tapio_plugin_api::config::duration;
 
 use crate::config::CorrelationMode;
+
+fn opt_duration_ser<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(d) => duration::serialize(d, s),
+        None => s.serialize_none(),
+    }
+}
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration::deserialize(d).map(Some)
 }
 
 /// `correlation:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Correlation {
     /// `semantic` or `basic`; when set it replaces `pipeline.correlation` (the
@@ -22,7 +29,8 @@ pub struct Correlation {
     pub mode: Option<CorrelationMode>,
     /// Events of one entity within this window share a trace id (basic mode); when set it
     /// replaces `pipeline.trace_window`.
-    #[serde(deserialize_with = "opt_duration")]
+    #[serde(deserialize_with = "opt_duration", serialize_with = "opt_duration_ser")]
+    #[schemars(with = "Option<String>", extend("format" = "duration"))]
     pub window: Option<Duration>,
     /// Load the built-in rules (embedded in the binary; sources in `packaging/rules/`).
     pub builtin_rules: bool,
@@ -32,6 +40,7 @@ pub struct Correlation {
     /// How long events of processes that send OTLP spans wait for their spans before they
     /// are matched (0s: never wait).
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub otel_attach_delay: Duration,
     /// Ask `/proc/<pid>/cgroup` (off the pipeline thread) about processes no event placed.
     pub proc_fallback: bool,
@@ -57,7 +66,7 @@ impl Default for Correlation {
 }
 
 /// `correlation.limits:`: every table is bounded; sizes are in `/metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationLimits {
     /// Most processes in the entity graph.
@@ -68,6 +77,7 @@ pub struct CorrelationLimits {
     pub max_peers: usize,
     /// Entities unseen this long are forgotten.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub entity_ttl: Duration,
     /// Most open groups (the least recently active closes first, counted).
     pub max_open_groups: usize,
@@ -92,7 +102,7 @@ impl Default for CorrelationLimits {
 }
 
 /// `correlation.business:`: weights 0..1 of namespaces and pod labels (`key=value`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusinessWeightsConfig {
     /// Weight per namespace; replaces the defaults (production 1, staging 0.6, dev/test 0.2).

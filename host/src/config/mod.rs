@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tapio_plugin_api::config::duration;
 
 /// A config error pointing at a file and, where known, a line, column and field.
@@ -99,7 +99,7 @@ fn is_path(s: &str) -> bool {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostConfig {
     /// Global settings of the product documents.
@@ -121,7 +121,7 @@ pub struct HostConfig {
 }
 
 /// `orchestrator:` from the product documents.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Orchestrator {
     /// Worker threads of the host's async runtime (exporters, endpoints).
@@ -149,7 +149,7 @@ impl Default for Orchestrator {
 pub use crate::export::config::NatsConfig as Nats;
 
 /// `plugins:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Plugins {
     /// Directory scanned and watched for `.so` plugins.
@@ -165,15 +165,19 @@ pub struct Plugins {
     pub allowlist_sha256: Vec<String>,
     /// Deadline for a plugin's `create`.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub create_timeout: Duration,
     /// Deadline for a plugin's `start`.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub start_timeout: Duration,
     /// Deadline for a plugin's `stop`; a plugin missing it is reported and abandoned.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub stop_timeout: Duration,
     /// Quiet time after a change in the plugins directory before it is acted on.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub debounce: Duration,
 }
 
@@ -194,7 +198,7 @@ impl Default for Plugins {
 }
 
 /// What a plugin's emit does when the ring is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFull {
     /// Drop the new events and count them.
@@ -204,7 +208,9 @@ pub enum OnFull {
 }
 
 /// Correlation mode (`--correlation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrelationMode {
     /// Semantic groups, impact and predictions on top of basic.
@@ -214,13 +220,14 @@ pub enum CorrelationMode {
 }
 
 /// `pipeline:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pipeline {
     /// Policy when the ring is full.
     pub on_full: OnFull,
     /// How long an emit waits for room with `on_full: wait`.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub full_wait: Duration,
     /// Most events the pipeline drains per batch.
     pub batch_size: usize,
@@ -228,9 +235,11 @@ pub struct Pipeline {
     pub correlation: CorrelationMode,
     /// Events of the same entity within this window share a trace id.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub trace_window: Duration,
     /// Interval of the status line in the log.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub status_interval: Duration,
 }
 
@@ -248,7 +257,7 @@ impl Default for Pipeline {
 }
 
 /// `output:`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Output {
     /// Write every delivered event as one JSON object per line to this file (`-`: stdout).
@@ -258,7 +267,7 @@ pub struct Output {
 }
 
 /// `export:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Export {
     /// Tapio server address for the gRPC stream (`--server`).
@@ -271,6 +280,7 @@ pub struct Export {
     pub batch_size: usize,
     /// Longest time an event waits for its batch (`--flush-interval`).
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub flush_interval: Duration,
     /// The gRPC stream to the Tapio server.
     pub grpc: crate::export::config::GrpcConfig,
@@ -293,7 +303,7 @@ impl Default for Export {
 }
 
 /// `metrics:`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Metrics {
     /// `HOST:PORT` serving `/healthz`, `/readyz` and `/metrics`; absent disables it.
@@ -301,12 +311,13 @@ pub struct Metrics {
 }
 
 /// `collectors.<name>:`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorSection {
     /// Start the collector (default: the plugin's own default, normally yes).
     pub enabled: Option<bool>,
     /// The plugin's settings, checked against its schema.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub config: Option<serde_yaml_ng::Value>,
 }
 

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tapio_plugin_api::config::duration;
 
 /// `export.grpc:`: the stream to the Tapio server (`export.server`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     /// Export to the Tapio server. Also switched on by giving `--server`.
@@ -45,7 +45,7 @@ impl Default for GrpcConfig {
 }
 
 /// Stream compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// gzip (every gRPC implementation accepts it).
@@ -57,7 +57,7 @@ pub enum Compression {
 }
 
 /// TLS of a client connection.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM file of the CA that signed the server's certificate (default: the system's
@@ -73,7 +73,7 @@ pub struct TlsConfig {
 
 /// `export.grpc.spool:`: where events go while the server is unreachable and the memory
 /// bound is reached. Replayed in order on recovery; survives restarts and `kill -9`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     /// Spool directory; empty disables the spool (past the memory bound, events are dropped
@@ -100,14 +100,16 @@ impl Default for SpoolConfig {
 }
 
 /// Exponential backoff with full jitter between reconnection attempts.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackoffConfig {
     /// First delay.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub initial: Duration,
     /// Longest delay.
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub max: Duration,
 }
 
@@ -122,7 +124,7 @@ impl Default for BackoffConfig {
 
 /// `export.otlp:`: OTLP logs (events) and traces (correlation groups) to
 /// `export.otel_endpoint`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
     /// Export OTLP. Also switched on by giving `--otel-endpoint`.
@@ -133,10 +135,13 @@ pub struct OtlpConfig {
     pub queue_events: usize,
     /// gzip the requests.
     pub gzip: bool,
+    /// Most export requests in flight at once.
+    pub max_in_flight: usize,
     /// Reconnection and retry backoff.
     pub backoff: BackoffConfig,
     /// Give up on one request after this long (it is retried).
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub timeout: Duration,
 }
 
@@ -147,6 +152,7 @@ impl Default for OtlpConfig {
             protocol: OtlpProtocol::Grpc,
             queue_events: 200_000,
             gzip: false,
+            max_in_flight: 4,
             backoff: BackoffConfig::default(),
             timeout: Duration::from_secs(10),
         }
@@ -154,7 +160,7 @@ impl Default for OtlpConfig {
 }
 
 /// OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OtlpProtocol {
     /// OTLP/gRPC.
@@ -164,7 +170,7 @@ pub enum OtlpProtocol {
 }
 
 /// `orchestrator.nats:` (the product document's section): NATS JetStream export.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsConfig {
     /// Publish to NATS JetStream.
@@ -179,9 +185,11 @@ pub struct NatsConfig {
     pub retention: String,
     /// Longest age of messages in a stream we create (0: unlimited).
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub max_age: Duration,
     /// Duplicate window of a stream we create (`Nats-Msg-Id` de-duplication).
     #[serde(with = "duration")]
+    #[schemars(with = "String", extend("format" = "duration"))]
     pub duplicate_window: Duration,
     /// User name (with `password`).
     pub user: Option<String>,

@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use tokio::sync::mpsc;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
@@ -23,12 +22,12 @@ use crate::config::HostConfig;
 use crate::event::Event;
 use crate::export::backoff::Backoff;
 use crate::export::config::{BackoffConfig, Compression};
+use crate::export::encode::{append_event, Outgoing};
 use crate::export::proto as pb;
 use crate::export::queue::{Inbox, QueueSink};
-use crate::export::shared::Shared;
 use crate::export::spool::{Corrupt, Spool, SpoolSettings};
 use crate::export::stats::ExporterStats;
-use crate::export::{tls, wire, ExportError};
+use crate::export::{tls, ExportError};
 
 const NAME: &str = "grpc";
 /// A batch not acked within this time ends the call (the server is stuck); it is resent.
@@ -159,6 +158,8 @@ pub fn spawn(settings: GrpcSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         endpoint,
         spool,
         builder: Vec::new(),
+        builder_events: 0,
+        scratch: Vec::new(),
         builder_since: None,
         ready: VecDeque::new(),
         ready_events: 0,
@@ -217,7 +218,7 @@ fn endpoint(s: &GrpcSettings) -> Result<Endpoint, ExportError> {
 
 /// A batch on its way: in memory, maybe read back from the spool.
 struct Pending {
-    msg: Shared<pb::CollectorMessage>,
+    msg: Outgoing,
     events: u64,
     /// The spool segment it was read from (acked there once the server acks it).
     spool_segment: Option<u64>,
@@ -262,7 +263,10 @@ struct Exporter {
     endpoint: Endpoint,
     spool: Option<Spool>,
     /// Events of the batch being built, and when its first event arrived.
-    builder: Vec<pb::Event>,
+    /// Encoded events of the batch being built (see [`crate::export::encode`]).
+    builder: Vec<u8>,
+    builder_events: usize,
+    scratch: Vec<u8>,
     builder_since: Option<Instant>,
     ready: VecDeque<Pending>,
     ready_events: u64,
@@ -356,15 +360,13 @@ impl Exporter {
 
     /// One `StreamEvents` call on `channel`, until it fails or the exporter is done.
     async fn call(&mut self, channel: Channel) -> End {
-        let (tx, rx) = mpsc::channel::<Shared<pb::CollectorMessage>>(self.s.max_in_flight + 2);
-        let hello = pb::CollectorMessage {
-            message: Some(pb::collector_message::Message::Hello(pb::Hello {
-                node: self.s.host.clone(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                instance_id: self.instance_id.clone(),
-            })),
-        };
-        let _ = tx.try_send(Shared(Arc::new(hello)));
+        let (tx, rx) = mpsc::channel::<Outgoing>(self.s.max_in_flight + 2);
+        let hello = Outgoing::Hello(pb::Hello {
+            node: self.s.host.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            instance_id: self.instance_id.clone(),
+        });
+        let _ = tx.try_send(hello);
         let call = stream_events(channel, self.compression, rx);
         tokio::pin!(call);
         let mut inbound: Option<tonic::Streaming<pb::ServerMessage>> = None;
@@ -493,7 +495,7 @@ impl Exporter {
                     batch_interval_ms = fc.batch_interval_ms,
                     "flow control from the Tapio server"
                 );
-                if self.builder.len() >= self.batch_size {
+                if self.builder_events >= self.batch_size {
                     self.seal();
                 }
                 None
@@ -545,7 +547,7 @@ impl Exporter {
     }
 
     /// Sends what the window and the rate allow; returns when the rate allows more.
-    fn send_ready(&mut self, tx: &mpsc::Sender<Shared<pb::CollectorMessage>>) -> Option<Instant> {
+    fn send_ready(&mut self, tx: &mpsc::Sender<Outgoing>) -> Option<Instant> {
         while self.in_flight.len() < self.s.max_in_flight {
             let now = Instant::now();
             if let Some(bucket) = self.bucket.as_mut() {
@@ -556,10 +558,8 @@ impl Exporter {
             let mut p = self.next_to_send()?;
             self.next_seq += 1;
             let seq = self.next_seq;
-            if let Some(pb::collector_message::Message::Batch(b)) =
-                Arc::make_mut(&mut p.msg.0).message.as_mut()
-            {
-                b.sequence = seq;
+            if let Outgoing::Batch { sequence, .. } = &mut p.msg {
+                *sequence = seq;
             }
             if tx.try_send(p.msg.clone()).is_err() {
                 // The channel holds the window plus the hello: cannot be full. Closed: the
@@ -597,30 +597,25 @@ impl Exporter {
                     ExporterStats::add(&self.stats.dropped, corrupt.events);
                 }
                 match next {
-                    Ok(Some(record)) => match pb::CollectorMessage::decode(&*record.payload) {
-                        Ok(msg) => {
-                            return Some(Pending {
-                                msg: Shared(Arc::new(msg)),
-                                events: record.events,
-                                spool_segment: Some(record.segment),
-                                resend: false,
-                                sent_at: Instant::now(),
-                            })
-                        }
-                        Err(e) => {
-                            ExporterStats::add(&self.stats.dropped, record.events);
-                            tracing::error!(exporter = NAME, error = %e, events = record.events, "undecodable spool record dropped (counted)");
-                            let _ = spool.ack(record.segment);
-                            continue;
-                        }
-                    },
+                    Ok(Some(record)) => {
+                        return Some(Pending {
+                            msg: Outgoing::Batch {
+                                sequence: 0,
+                                events: prost::bytes::Bytes::from(record.payload),
+                            },
+                            events: record.events,
+                            spool_segment: Some(record.segment),
+                            resend: false,
+                            sent_at: Instant::now(),
+                        })
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         tracing::error!(exporter = NAME, error = %e, "cannot read the spool; retrying later");
                     }
                 }
             }
-            if !self.builder.is_empty() && (self.closing || self.flush_due()) {
+            if self.builder_events > 0 && (self.closing || self.flush_due()) {
                 self.seal();
                 continue;
             }
@@ -644,12 +639,12 @@ impl Exporter {
     }
 
     fn push_event(&mut self, event: &Event) {
-        if self.builder.is_empty() {
+        if self.builder_events == 0 {
             self.builder_since = Some(Instant::now());
-            self.builder.reserve(self.batch_size);
         }
-        self.builder.push(wire::to_proto(event, &self.s.host));
-        if self.builder.len() >= self.batch_size {
+        append_event(event, &self.s.host, &mut self.builder, &mut self.scratch);
+        self.builder_events += 1;
+        if self.builder_events >= self.batch_size {
             self.seal();
         }
     }
@@ -672,18 +667,17 @@ impl Exporter {
     /// bound or the spool already holds older batches (order is kept).
     fn seal(&mut self) {
         self.builder_since = None;
-        if self.builder.is_empty() {
+        if self.builder_events == 0 {
             return;
         }
-        let events = std::mem::take(&mut self.builder);
-        let n = events.len() as u64;
+        let capacity = self.builder.len() + self.builder.len() / 8;
+        let events = std::mem::replace(&mut self.builder, Vec::with_capacity(capacity));
+        let n = std::mem::take(&mut self.builder_events) as u64;
         let p = Pending {
-            msg: Shared(Arc::new(pb::CollectorMessage {
-                message: Some(pb::collector_message::Message::Batch(pb::EventBatch {
-                    sequence: 0,
-                    events,
-                })),
-            })),
+            msg: Outgoing::Batch {
+                sequence: 0,
+                events: prost::bytes::Bytes::from(events),
+            },
             events: n,
             spool_segment: None,
             resend: false,
@@ -706,9 +700,13 @@ impl Exporter {
             self.log_loss(p.events, why, "no spool configured (export.grpc.spool.dir)");
             return;
         };
-        let mut payload = Vec::with_capacity(p.msg.encoded_len());
-        p.msg.encode(&mut payload).expect("a Vec grows");
-        match spool.append(&payload, p.events) {
+        let Outgoing::Batch {
+            events: payload, ..
+        } = &p.msg
+        else {
+            return;
+        };
+        match spool.append(payload, p.events) {
             Ok(evicted) => {
                 ExporterStats::add(&self.stats.spooled, p.events);
                 if evicted.events > 0 {
@@ -763,11 +761,11 @@ impl Exporter {
     }
 
     fn memory_events(&self) -> u64 {
-        self.builder.len() as u64 + self.ready_events + self.flight_events
+        self.builder_events as u64 + self.ready_events + self.flight_events
     }
 
     fn nothing_left(&self) -> bool {
-        self.builder.is_empty()
+        self.builder_events == 0
             && self.ready.is_empty()
             && self.in_flight.is_empty()
             && self.spool.as_ref().is_none_or(|s| s.is_empty())
@@ -820,11 +818,11 @@ async fn next_message(
 }
 
 /// `StreamEvents` with messages shared with the resend queue (what the generated client
-/// does, with [`Shared`] as the request type).
+/// does, with [`Outgoing`] as the request type).
 async fn stream_events(
     channel: Channel,
     compression: Option<CompressionEncoding>,
-    rx: mpsc::Receiver<Shared<pb::CollectorMessage>>,
+    rx: mpsc::Receiver<Outgoing>,
 ) -> Result<tonic::Streaming<pb::ServerMessage>, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel)
         .accept_compressed(CompressionEncoding::Gzip)
@@ -837,8 +835,7 @@ async fn stream_events(
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unavailable(format!("service not ready: {e}")))?;
-    let codec =
-        tonic_prost::ProstCodec::<Shared<pb::CollectorMessage>, pb::ServerMessage>::default();
+    let codec = tonic_prost::ProstCodec::<Outgoing, pb::ServerMessage>::default();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(
         "/tapio.v1.CollectorService/StreamEvents",
     );

@@ -16,6 +16,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod encode;
 pub mod grpc;
 pub mod nats;
 pub mod otlp;

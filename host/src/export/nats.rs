@@ -259,24 +259,14 @@ impl Exporter {
                 let wake = retry_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
                 tokio::select! {
                     Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                        let Ok((msg, result)) = done else { continue };
-                        match result {
-                            Ok(ack) => {
-                                ExporterStats::add(&self.stats.acked, 1);
-                                if ack.duplicate {
-                                    tracing::debug!(exporter = NAME, id = %msg.id, "JetStream recognised a resend by Nats-Msg-Id");
-                                }
-                                self.backoff.reset();
+                        // Settle every finished publish at once (one loop turn per wake-up,
+                        // not per message).
+                        let mut next = Some(done);
+                        while let Some(done) = next.take() {
+                            if let Ok((msg, result)) = done {
+                                self.settle(msg, result, &mut retry_at);
                             }
-                            Err(e) => {
-                                if retry_at.is_none() {
-                                    let delay = self.backoff.next_delay();
-                                    tracing::warn!(exporter = NAME, error = %e, retry_in_ms = delay.as_millis() as u64, "no JetStream publish ack; republishing (Nats-Msg-Id de-duplicates)");
-                                    retry_at = Some(Instant::now() + delay);
-                                }
-                                self.stats.connected.store(false, Ordering::Relaxed);
-                                self.pending.push_front(Msg { resend: true, ..msg });
-                            }
+                            next = in_flight.try_join_next();
                         }
                     }
                     _ = inbox.notified() => {}
@@ -302,6 +292,36 @@ impl Exporter {
             dropped = ExporterStats::get(&self.stats.dropped),
             "NATS exporter stopped"
         );
+    }
+
+    /// Books one publish ack (or its failure: the message goes back to the head of the line).
+    fn settle(
+        &mut self,
+        msg: Msg,
+        result: Result<jetstream::publish::PublishAck, String>,
+        retry_at: &mut Option<Instant>,
+    ) {
+        match result {
+            Ok(ack) => {
+                ExporterStats::add(&self.stats.acked, 1);
+                if ack.duplicate {
+                    tracing::debug!(exporter = NAME, id = %msg.id, "JetStream recognised a resend by Nats-Msg-Id");
+                }
+                self.backoff.reset();
+            }
+            Err(e) => {
+                if retry_at.is_none() {
+                    let delay = self.backoff.next_delay();
+                    tracing::warn!(exporter = NAME, error = %e, retry_in_ms = delay.as_millis() as u64, "no JetStream publish ack; republishing (Nats-Msg-Id de-duplicates)");
+                    *retry_at = Some(Instant::now() + delay);
+                }
+                self.stats.connected.store(false, Ordering::Relaxed);
+                self.pending.push_front(Msg {
+                    resend: true,
+                    ..msg
+                });
+            }
+        }
     }
 
     async fn idle(&mut self, delay: Duration) {

@@ -3,7 +3,7 @@
 //! OTLP/HTTP (protobuf bodies to `/v1/logs` and `/v1/traces`).
 //!
 //! Its own thread and single-threaded runtime batch (`export.batch_size`,
-//! `export.flush_interval`), send one request at a time, and retry retryable failures
+//! `export.flush_interval`), send up to `export.otlp.max_in_flight` requests at once, and retry retryable failures
 //! (gRPC UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED; HTTP 429, 502, 503,
 //! 504, connection errors) with backoff; a request keeps its events until it succeeds.
 //! Memory holds at most `export.otlp.queue_events` events: past it new batches are dropped
@@ -16,11 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -34,6 +32,7 @@ use crate::export::backoff::Backoff;
 use crate::export::config::{BackoffConfig, OtlpProtocol};
 use crate::export::otlp_map::{self, GROUP_TYPE};
 use crate::export::queue::{Inbox, QueueSink};
+use crate::export::shared::Shared;
 use crate::export::stats::ExporterStats;
 use crate::export::ExportError;
 use crate::sink::EventBatch;
@@ -55,6 +54,8 @@ pub struct OtlpSettings {
     pub queue_events: usize,
     /// gzip the requests.
     pub gzip: bool,
+    /// Most requests in flight.
+    pub max_in_flight: usize,
     /// Retry backoff.
     pub backoff: BackoffConfig,
     /// Deadline of one request.
@@ -105,6 +106,7 @@ impl OtlpSettings {
             flush_interval: e.flush_interval,
             queue_events: e.otlp.queue_events.max(1),
             gzip: e.otlp.gzip,
+            max_in_flight: e.otlp.max_in_flight.max(1),
             backoff: e.otlp.backoff,
             timeout: e.otlp.timeout,
             host: host.to_owned(),
@@ -218,10 +220,12 @@ pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
     Ok((QueueSink::new(NAME, inbox, thread), stats))
 }
 
-/// One request to send, with the number of events it carries.
+/// One request to send, with the number of events it carries. Shared, so a retry needs no
+/// copy.
+#[derive(Clone)]
 enum Request {
-    Logs(ExportLogsServiceRequest, u64),
-    Traces(ExportTraceServiceRequest, u64),
+    Logs(Shared<ExportLogsServiceRequest>, u64),
+    Traces(Shared<ExportTraceServiceRequest>, u64),
 }
 
 impl Request {
@@ -247,13 +251,14 @@ type HttpClient = hyper_util::client::legacy::Client<
     http_body_util::Full<bytes::Bytes>,
 >;
 
+#[derive(Clone)]
 enum Transport {
     Grpc {
-        logs: LogsServiceClient<Channel>,
-        traces: TraceServiceClient<Channel>,
+        channel: Channel,
+        gzip: bool,
     },
     Http {
-        client: HttpClient,
+        client: Box<HttpClient>,
         base: String,
     },
 }
@@ -272,16 +277,10 @@ impl Transport {
                     .connect_timeout(Duration::from_secs(5))
                     .timeout(s.timeout)
                     .tcp_nodelay(true);
-                let channel = endpoint.connect_lazy();
-                let mut logs =
-                    LogsServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
-                let mut traces =
-                    TraceServiceClient::new(channel).max_encoding_message_size(usize::MAX);
-                if s.gzip {
-                    logs = logs.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-                    traces = traces.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-                }
-                Ok(Transport::Grpc { logs, traces })
+                Ok(Transport::Grpc {
+                    channel: endpoint.connect_lazy(),
+                    gzip: s.gzip,
+                })
             }
             OtlpProtocol::Http => {
                 let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -292,25 +291,33 @@ impl Transport {
                 )
                 .build(connector);
                 Ok(Transport::Http {
-                    client,
+                    client: Box::new(client),
                     base: s.endpoint.clone(),
                 })
             }
         }
     }
 
-    async fn send(&mut self, request: &Request, gzip: bool, timeout: Duration) -> Sent {
+    async fn send(self, request: &Request, gzip: bool, timeout: Duration) -> Sent {
         match self {
-            Transport::Grpc { logs, traces } => {
+            Transport::Grpc { channel, gzip } => {
                 let result = match request {
-                    Request::Logs(r, _) => logs
-                        .export(r.clone())
-                        .await
-                        .map(|resp| rejected_logs(&resp.into_inner())),
-                    Request::Traces(r, _) => traces
-                        .export(r.clone())
-                        .await
-                        .map(|resp| rejected_spans(&resp.into_inner())),
+                    Request::Logs(r, _) => unary::<_, ExportLogsServiceResponse>(
+                        channel,
+                        gzip,
+                        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                        r.clone(),
+                    )
+                    .await
+                    .map(|resp| rejected_logs(&resp)),
+                    Request::Traces(r, _) => unary::<_, ExportTraceServiceResponse>(
+                        channel,
+                        gzip,
+                        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                        r.clone(),
+                    )
+                    .await
+                    .map(|resp| rejected_spans(&resp)),
                 };
                 match result {
                     Ok(rejected) => Sent::Ok(rejected),
@@ -382,6 +389,37 @@ impl Transport {
     }
 }
 
+/// One unary OTLP call with a shared request (what the generated clients do, without the
+/// copy of the request they need).
+async fn unary<Req, Resp>(
+    channel: Channel,
+    gzip: bool,
+    path: &'static str,
+    request: Shared<Req>,
+) -> Result<Resp, tonic::Status>
+where
+    Req: prost::Message + Clone + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_encoding_message_size(usize::MAX)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    if gzip {
+        grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("service not ready: {e}")))?;
+    let codec = tonic_prost::ProstCodec::<Shared<Req>, Resp>::default();
+    grpc.unary(
+        tonic::Request::new(request),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
 fn rejected_logs(r: &ExportLogsServiceResponse) -> u64 {
     r.partial_success
         .as_ref()
@@ -418,6 +456,7 @@ impl Exporter {
         let inbox = Arc::clone(&self.inbox);
         let mut taken: Vec<EventBatch> = Vec::new();
         let mut retry_at: Option<Instant> = None;
+        let mut in_flight = tokio::task::JoinSet::<(Request, Sent)>::new();
         loop {
             if inbox.take(&mut taken) {
                 self.closing = true;
@@ -437,56 +476,26 @@ impl Exporter {
                 Ordering::Relaxed,
             );
             let now = Instant::now();
-            let may_send = retry_at.is_none_or(|t| now >= t);
-            if may_send {
-                if let Some(request) = self.pending.front() {
-                    let n = request.events();
-                    ExporterStats::add(&self.stats.sent, n);
-                    match self
-                        .transport
-                        .send(request, self.s.gzip, self.s.timeout)
-                        .await
-                    {
-                        Sent::Ok(rejected) => {
-                            let rejected = rejected.min(n);
-                            ExporterStats::add(&self.stats.acked, n - rejected);
-                            if rejected > 0 {
-                                ExporterStats::add(&self.stats.failed, rejected);
-                                tracing::warn!(exporter = NAME, rejected, "the OTLP endpoint rejected records (partial success; counted in tapio_export_failed_events_total)");
-                            }
-                            self.done_front();
-                            if self.failing || !self.stats.connected.load(Ordering::Relaxed) {
-                                tracing::info!(exporter = NAME, endpoint = %self.s.endpoint, "exporting to the OTLP endpoint");
-                            }
-                            self.failing = false;
-                            self.stats.connected.store(true, Ordering::Relaxed);
-                            self.backoff.reset();
-                            retry_at = None;
-                        }
-                        Sent::Retry(why) => {
-                            ExporterStats::add(&self.stats.retried, n);
-                            self.stats.connected.store(false, Ordering::Relaxed);
-                            let delay = self.backoff.next_delay();
-                            if !self.failing || self.backoff.ceiling() >= self.s.backoff.max {
-                                tracing::warn!(exporter = NAME, endpoint = %self.s.endpoint, error = %why, retry_in_ms = delay.as_millis() as u64, queued = self.pending_events, "OTLP export failed; retrying");
-                            }
-                            self.failing = true;
-                            if self.closing {
-                                break;
-                            }
-                            retry_at = Some(Instant::now() + delay);
-                        }
-                        Sent::Refused(why) => {
-                            ExporterStats::add(&self.stats.dropped, n);
-                            tracing::error!(exporter = NAME, endpoint = %self.s.endpoint, error = %why, events = n, "the OTLP endpoint refused a request for good: dropped (counted in tapio_export_dropped_events_total)");
-                            self.done_front();
-                        }
-                    }
-                    continue;
+            if retry_at.is_none_or(|t| now >= t) {
+                retry_at = None;
+                while in_flight.len() < self.s.max_in_flight.max(1) {
+                    let Some(request) = self.pending.pop_front() else {
+                        break;
+                    };
+                    ExporterStats::add(&self.stats.sent, request.events());
+                    let transport = self.transport.clone();
+                    let (gzip, timeout) = (self.s.gzip, self.s.timeout);
+                    in_flight.spawn(async move {
+                        let sent = transport.send(&request, gzip, timeout).await;
+                        (request, sent)
+                    });
                 }
             }
-            if self.closing && self.pending.is_empty() {
+            if self.closing && self.pending.is_empty() && in_flight.is_empty() {
                 break;
+            }
+            if self.closing && retry_at.is_some() && in_flight.is_empty() {
+                break; // the endpoint fails while we stop: the rest is counted below
             }
             let mut wake = now + Duration::from_secs(1);
             if let Some(t) = self.since {
@@ -496,10 +505,17 @@ impl Exporter {
                 wake = wake.min(t);
             }
             tokio::select! {
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let Ok((request, sent)) = done else { continue };
+                    if let Some(at) = self.settle(request, sent) {
+                        retry_at = Some(retry_at.map_or(at, |t: Instant| t.max(at)));
+                    }
+                }
                 _ = inbox.notified() => {}
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
+        in_flight.abort_all();
         let left = self.pending_events + self.builder_events;
         if left > 0 {
             ExporterStats::add(&self.stats.dropped, left);
@@ -519,9 +535,44 @@ impl Exporter {
         );
     }
 
-    fn done_front(&mut self) {
-        if let Some(r) = self.pending.pop_front() {
-            self.pending_events -= r.events();
+    /// Books the outcome of one request; returns when to retry after a retryable failure
+    /// (the request goes back to the head of the line).
+    fn settle(&mut self, request: Request, sent: Sent) -> Option<Instant> {
+        let n = request.events();
+        match sent {
+            Sent::Ok(rejected) => {
+                self.pending_events -= n;
+                let rejected = rejected.min(n);
+                ExporterStats::add(&self.stats.acked, n - rejected);
+                if rejected > 0 {
+                    ExporterStats::add(&self.stats.failed, rejected);
+                    tracing::warn!(exporter = NAME, rejected, "the OTLP endpoint rejected records (partial success; counted in tapio_export_failed_events_total)");
+                }
+                if self.failing || !self.stats.connected.load(Ordering::Relaxed) {
+                    tracing::info!(exporter = NAME, endpoint = %self.s.endpoint, "exporting to the OTLP endpoint");
+                }
+                self.failing = false;
+                self.stats.connected.store(true, Ordering::Relaxed);
+                self.backoff.reset();
+                None
+            }
+            Sent::Retry(why) => {
+                ExporterStats::add(&self.stats.retried, n);
+                self.stats.connected.store(false, Ordering::Relaxed);
+                let delay = self.backoff.next_delay();
+                if !self.failing || self.backoff.ceiling() >= self.s.backoff.max {
+                    tracing::warn!(exporter = NAME, endpoint = %self.s.endpoint, error = %why, retry_in_ms = delay.as_millis() as u64, queued = self.pending_events, "OTLP export failed; retrying");
+                }
+                self.failing = true;
+                self.pending.push_front(request);
+                Some(Instant::now() + delay)
+            }
+            Sent::Refused(why) => {
+                self.pending_events -= n;
+                ExporterStats::add(&self.stats.dropped, n);
+                tracing::error!(exporter = NAME, endpoint = %self.s.endpoint, error = %why, events = n, "the OTLP endpoint refused a request for good: dropped (counted in tapio_export_dropped_events_total)");
+                None
+            }
         }
     }
 
@@ -576,7 +627,7 @@ impl Exporter {
         if !logs.is_empty() {
             let n = logs.len() as u64;
             self.pending.push_back(Request::Logs(
-                ExportLogsServiceRequest {
+                Shared(Arc::new(ExportLogsServiceRequest {
                     resource_logs: vec![ResourceLogs {
                         resource: Some(self.resource.clone()),
                         scope_logs: vec![ScopeLogs {
@@ -586,13 +637,13 @@ impl Exporter {
                         }],
                         ..Default::default()
                     }],
-                },
+                })),
                 n,
             ));
         }
         if !spans.is_empty() {
             self.pending.push_back(Request::Traces(
-                ExportTraceServiceRequest {
+                Shared(Arc::new(ExportTraceServiceRequest {
                     resource_spans: vec![ResourceSpans {
                         resource: Some(self.resource.clone()),
                         scope_spans: vec![ScopeSpans {
@@ -602,7 +653,7 @@ impl Exporter {
                         }],
                         ..Default::default()
                     }],
-                },
+                })),
                 span_events,
             ));
         }

@@ -3,8 +3,9 @@
 //! `write(2)` before it counts as spooled; `fsync: true` also survives power loss).
 //!
 //! Layout: `<dir>/<20-digit id>.seg`. A record is a 16-byte header (magic `TSP1`, payload
-//! length, event count, CRC-32 of the payload, little-endian) and the payload (a
-//! protobuf-encoded `tapio.v1.EventBatch`). A segment is deleted once it was read to its end
+//! length, event count, CRC-32 of the payload, little-endian) and the payload (the batch's
+//! events in protobuf form: each `tapio.v1.Event` as field 2 of `EventBatch`, so the bytes
+//! decode as an `EventBatch` without a sequence). A segment is deleted once it was read to its end
 //! and every batch read from it was acked. After a restart reading starts again at the
 //! oldest segment's beginning: batches acked just before a crash may be sent twice (servers
 //! de-duplicate by event id). A torn or corrupt record ends its segment: the rest is counted
