@@ -5,7 +5,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod death;
+pub use tapio_ebpf_support::death;
 pub mod events;
 mod handler;
 pub mod lifecycle;

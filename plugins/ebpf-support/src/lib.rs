@@ -26,6 +26,7 @@ pub mod bench;
 pub mod cgroup2;
 pub mod clock;
 pub mod config;
+pub mod death;
 mod error;
 mod load;
 #[cfg(feature = "test-support")]

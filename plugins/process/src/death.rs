@@ -1,38 +1,10 @@
-//! Why a process died: from its wait status, whether the OOM killer chose it, and the fatal
-//! signal the kernel saw generated for it (within the window) with its sender. Pure.
+//! Why a process died: the shared classification of its wait status
+//! ([`tapio_ebpf_support::death`]) plus the fatal signal the kernel saw generated for it
+//! (within the window) with its sender. Pure.
+
+pub use tapio_ebpf_support::death::{signal_name, Reason};
 
 use crate::record::{Exit, Killer};
-
-/// `process.death_reason` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// It exited by itself (any exit code).
-    NormalExit,
-    /// Killed by the OOM killer.
-    OomKill,
-    /// SIGSEGV.
-    SegmentationFault,
-    /// SIGABRT (`abort(3)`, failed assertions).
-    Abort,
-    /// SIGBUS, SIGILL, SIGFPE, SIGSYS or SIGTRAP: a crash.
-    Crash,
-    /// Any other signal (SIGKILL, SIGTERM, SIGINT, ...).
-    Signal,
-}
-
-impl Reason {
-    /// The attribute value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Reason::NormalExit => "normal_exit",
-            Reason::OomKill => "oom_kill",
-            Reason::SegmentationFault => "segmentation_fault",
-            Reason::Abort => "abort",
-            Reason::Crash => "crash",
-            Reason::Signal => "signal",
-        }
-    }
-}
 
 /// The death of a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,78 +24,21 @@ pub struct Death {
 
 /// Classifies an exit.
 pub fn classify(exit: &Exit) -> Death {
-    let status = exit.status;
-    let signal = (status & 0x7f) as i32;
-    let core_dumped = status & 0x80 != 0;
-    if signal == 0 {
-        return Death {
-            reason: if exit.oom_killed {
-                Reason::OomKill
-            } else {
-                Reason::NormalExit
-            },
-            exit_code: Some(((status >> 8) & 0xff) as i32),
-            signal: None,
-            core_dumped,
-            killer: None,
-        };
-    }
-    let reason = if exit.oom_killed {
-        Reason::OomKill
-    } else {
-        match signal {
-            libc::SIGSEGV => Reason::SegmentationFault,
-            libc::SIGABRT => Reason::Abort,
-            libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGSYS | libc::SIGTRAP => {
-                Reason::Crash
-            }
-            _ => Reason::Signal,
-        }
-    };
+    let base = tapio_ebpf_support::death::classify(exit.status, exit.oom_killed);
     // The remembered signal explains the death only if it is the one that killed it.
-    let killer = exit
-        .killer
-        .as_ref()
-        .filter(|k| k.signal == signal || exit.oom_killed)
-        .cloned();
+    let killer = base.signal.and_then(|signal| {
+        exit.killer
+            .as_ref()
+            .filter(|k| k.signal == signal || exit.oom_killed)
+            .cloned()
+    });
     Death {
-        reason,
-        exit_code: None,
-        signal: Some(signal),
-        core_dumped,
+        reason: base.reason,
+        exit_code: base.exit_code,
+        signal: base.signal,
+        core_dumped: base.core_dumped,
         killer,
     }
-}
-
-/// The name of a signal (`SIGKILL`; `SIG40` for those without one).
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGSTKFLT => "SIGSTKFLT",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGVTALRM => "SIGVTALRM",
-        libc::SIGPROF => "SIGPROF",
-        libc::SIGIO => "SIGIO",
-        libc::SIGPWR => "SIGPWR",
-        libc::SIGSYS => "SIGSYS",
-        other => return format!("SIG{other}"),
-    };
-    name.to_owned()
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Why a process died, from its wait status and whether the OOM killer chose it.
+//! Why a process died, from its wait status (`task_struct.exit_code`) and whether the OOM
+//! killer chose it: the `process.death_reason` / `process.exit.reason` values shared by the
+//! process and container collectors. Pure.
 
 /// The death of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +83,7 @@ pub fn classify(status: u32, oom_killed: bool) -> Death {
     }
 }
 
-/// The name of a signal (`SIGKILL`).
+/// The name of a signal (`SIGKILL`; `SIG40` for those without one).
 pub fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGHUP => "SIGHUP",
@@ -99,6 +101,13 @@ pub fn signal_name(signal: i32) -> String {
         libc::SIGPIPE => "SIGPIPE",
         libc::SIGALRM => "SIGALRM",
         libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
         libc::SIGSYS => "SIGSYS",
         other => return format!("SIG{other}"),
     };
