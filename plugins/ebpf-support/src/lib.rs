@@ -38,6 +38,8 @@ mod runtime;
 mod spec;
 pub mod stats;
 #[cfg(feature = "test-support")]
+mod test_cgroup;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod tracefs;
 

@@ -10,12 +10,15 @@
 //!   capabilities, to check the plugin's unprivileged behaviour.
 //! - [`run_in_new_cgroup`]: a bash script run as a child process inside a fresh cgroup v2
 //!   cgroup, to check per-process and per-cgroup attribution.
+//! - [`TestCgroup`]: cgroup directories a test creates and always removes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+
+pub use crate::test_cgroup::TestCgroup;
 
 /// The variable CI sets so that no test may skip.
 pub const REQUIRE_ALL: &str = "TAPIO_REQUIRE_ALL_TESTS";
