@@ -36,7 +36,9 @@ async def main():
             break
         try:
             msgs = await sub.fetch(batch=500, timeout=0.5)
-        except NatsTimeout:
+        except (NatsTimeout, asyncio.TimeoutError):
+            # nats-py raises its own TimeoutError from some paths and the bare
+            # asyncio one from others (_fetch_n after a server restart).
             continue
         for m in msgs:
             body = json.loads(m.data)
