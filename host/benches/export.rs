@@ -15,7 +15,8 @@
 //!   event is acked after the server comes up.
 //!
 //! Run: `cargo bench -p tapio-collector --bench export`. `EXPORT_BENCH_EVENTS` sets the
-//! events per throughput run (default 2 000 000). Events are SYNTHETIC (loadgen's shape:
+//! events per throughput run (default 2 000 000); `EXPORT_BENCH_ONLY=grpc,otlp,nats,outage`
+//! runs a subset. Events are SYNTHETIC (loadgen's shape:
 //! four attributes, 16-byte strings, a trace context).
 
 use std::net::SocketAddr;
@@ -89,12 +90,31 @@ fn batch(seq: u64) -> EventBatch {
     Arc::new(events)
 }
 
+/// What one throughput run measured.
+struct Run {
+    /// Events per wall-clock second.
+    wall: f64,
+    /// Events per CPU second of this whole process: producer, exporter and in-process
+    /// receiver together.
+    process: f64,
+    /// Events per CPU second of the exporter's own thread (named `thread`), which runs
+    /// everything the exporter does: batching, encoding, compression, the client's HTTP/2
+    /// connection and the ack handling. The per-core export figure.
+    exporter: f64,
+}
+
 /// Feeds `n` events to `sink` (keeping at most `window` queued in the exporter) and waits
-/// until all are acked; returns (events per wall second, events per CPU second of this
-/// process: producer, exporter and in-process receiver together).
-fn drive(sink: &mut dyn Sink, stats: Option<&ExporterStats>, n: u64, window: u64) -> (f64, f64) {
+/// until all are acked.
+fn drive(
+    sink: &mut dyn Sink,
+    stats: Option<&ExporterStats>,
+    thread: &str,
+    n: u64,
+    window: u64,
+) -> Run {
     let start = Instant::now();
     let cpu = cpu_seconds();
+    let thread_cpu = thread_cpu_seconds(thread);
     let mut seq = 0;
     while seq < n {
         if let Some(s) = stats {
@@ -119,10 +139,40 @@ fn drive(sink: &mut dyn Sink, stats: Option<&ExporterStats>, n: u64, window: u64
             ExporterStats::get(&s.dropped)
         );
     }
-    (
-        seq as f64 / start.elapsed().as_secs_f64(),
-        seq as f64 / (cpu_seconds() - cpu),
-    )
+    let exporter_cpu = thread_cpu_seconds(thread) - thread_cpu;
+    Run {
+        wall: seq as f64 / start.elapsed().as_secs_f64(),
+        process: seq as f64 / (cpu_seconds() - cpu),
+        exporter: if exporter_cpu > 0.0 {
+            seq as f64 / exporter_cpu
+        } else {
+            f64::NAN
+        },
+    }
+}
+
+/// CPU seconds (user + system, 10 ms ticks) used so far by this process's threads named
+/// `name` (`/proc/self/task/*/comm`); 0 when none is.
+fn thread_cpu_seconds(name: &str) -> f64 {
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (num(11) + num(12)) / ticks
+        })
+        .sum()
 }
 
 /// CPU seconds (user + system) this process used so far: on a loaded machine, events per
@@ -226,106 +276,122 @@ fn main() {
         .unwrap();
     println!("export benchmark: {n} synthetic events per run, batches of {BATCH}, receivers in this process (2-core shared machine)");
 
-    let (null, null_cpu) = drive(&mut NullSink, None, n, 0);
+    let only = std::env::var("EXPORT_BENCH_ONLY").ok();
+    let want = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == name))
+    };
+    println!("columns: events per wall second, per CPU second of the whole process (producer + exporter + in-process receiver), per CPU second of the exporter's thread (the per-core export figure)");
+    let null = drive(&mut NullSink, None, "", n, 0);
     println!(
-        "null sink      {:>12.0} events/s  {:>12.0} events/CPU-s",
-        null, null_cpu
+        "null sink      {:>10.0} events/s  {:>10.0} events/CPU-s (producer alone)",
+        null.wall, null.process
     );
 
-    // gRPC -> reference receiver.
-    let addr = free_addr();
-    let (_rstats, stop) = serve_receiver(&rt, addr);
-    let (mut sink, stats) = grpc::spawn(grpc_settings(addr, None, 1_000_000)).unwrap();
-    let (rate, per_cpu) = drive(&mut sink, Some(&stats), n, 500_000);
-    drop(sink);
-    let _ = stop.send(());
-    println!(
-        "grpc           {:>12.0} events/s  {:>12.0} events/CPU-s (acked; receiver in-process)",
-        rate, per_cpu
+    if want("grpc") {
+        // gRPC -> reference receiver.
+        let addr = free_addr();
+        let (_rstats, stop) = serve_receiver(&rt, addr);
+        let (mut sink, stats) = grpc::spawn(grpc_settings(addr, None, 1_000_000)).unwrap();
+        let run = drive(&mut sink, Some(&stats), "export-grpc", n, 500_000);
+        drop(sink);
+        let _ = stop.send(());
+        println!(
+        "grpc           {:>10.0} events/s  {:>10.0} process/CPU-s  {:>10.0} exporter/CPU-s (acked by the reference receiver)",
+        run.wall, run.process, run.exporter
     );
-
-    // OTLP -> counting logs receiver.
-    let addr = free_addr();
-    let count = Arc::new(AtomicU64::new(0));
-    let svc = LogsServiceServer::new(CountingLogs(Arc::clone(&count)))
-        .max_decoding_message_size(64 << 20);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_shutdown(addr, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    let (mut sink, stats) = otlp::spawn(otlp::OtlpSettings {
-        endpoint: format!("http://{addr}"),
-        protocol: OtlpProtocol::Grpc,
-        batch_size: 2000,
-        flush_interval: Duration::from_millis(100),
-        queue_events: 1_000_000,
-        gzip: false,
-        max_in_flight: 4,
-        backoff: BackoffConfig::default(),
-        timeout: Duration::from_secs(10),
-        host: "bench-node".into(),
-        node: "bench-node".into(),
-    })
-    .unwrap();
-    let (rate, per_cpu) = drive(&mut sink, Some(&stats), n, 500_000);
-    drop(sink);
-    let _ = tx.send(());
-    println!(
-        "otlp           {:>12.0} events/s  {:>12.0} events/CPU-s (export calls returned; receiver in-process counted {})",
-        rate,
-        per_cpu,
+    }
+    if want("otlp") {
+        // OTLP -> counting logs receiver.
+        let addr = free_addr();
+        let count = Arc::new(AtomicU64::new(0));
+        let svc = LogsServiceServer::new(CountingLogs(Arc::clone(&count)))
+            .max_decoding_message_size(64 << 20);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_shutdown(addr, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let (mut sink, stats) = otlp::spawn(otlp::OtlpSettings {
+            endpoint: format!("http://{addr}"),
+            protocol: OtlpProtocol::Grpc,
+            batch_size: 2000,
+            flush_interval: Duration::from_millis(100),
+            queue_events: 1_000_000,
+            gzip: false,
+            max_in_flight: 4,
+            backoff: BackoffConfig::default(),
+            timeout: Duration::from_secs(10),
+            tls: None,
+            host: "bench-node".into(),
+            node: "bench-node".into(),
+        })
+        .unwrap();
+        let run = drive(&mut sink, Some(&stats), "export-otlp", n, 500_000);
+        drop(sink);
+        let _ = tx.send(());
+        println!(
+        "otlp           {:>10.0} events/s  {:>10.0} process/CPU-s  {:>10.0} exporter/CPU-s (export calls returned; receiver counted {})",
+        run.wall,
+        run.process,
+        run.exporter,
         count.load(Ordering::Relaxed)
     );
-
-    // NATS JetStream.
-    match std::process::Command::new("nats-server")
-        .arg("--version")
-        .output()
-    {
-        Err(_) => println!("nats           skipped: nats-server not installed (apt nats-server)"),
-        Ok(_) => {
-            let dir = tempfile::tempdir().unwrap();
-            let port = free_addr().port();
-            let mut child = std::process::Command::new("nats-server")
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(dir.path())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
+    }
+    if want("nats") {
+        // NATS JetStream.
+        match std::process::Command::new("nats-server")
+            .arg("--version")
+            .output()
+        {
+            Err(_) => {
+                println!("nats           skipped: nats-server not installed (apt nats-server)")
+            }
+            Ok(_) => {
+                let dir = tempfile::tempdir().unwrap();
+                let port = free_addr().port();
+                let mut child = std::process::Command::new("nats-server")
+                    .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                    .arg(dir.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                let config = NatsConfig {
+                    enabled: true,
+                    url: format!("nats://127.0.0.1:{port}"),
+                    stream: "BENCH".into(),
+                    queue_events: 1_000_000,
+                    max_in_flight: 4096,
+                    ..NatsConfig::default()
+                };
+                let (mut sink, stats) = nats::spawn(nats::NatsSettings {
+                    config,
+                    host: "bench-node".into(),
+                })
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(500));
-            let config = NatsConfig {
-                enabled: true,
-                url: format!("nats://127.0.0.1:{port}"),
-                stream: "BENCH".into(),
-                queue_events: 1_000_000,
-                max_in_flight: 4096,
-                ..NatsConfig::default()
-            };
-            let (mut sink, stats) = nats::spawn(nats::NatsSettings {
-                config,
-                host: "bench-node".into(),
-            })
-            .unwrap();
-            let n_nats = (n / 4).max(BATCH as u64);
-            let (rate, per_cpu) = drive(&mut sink, Some(&stats), n_nats, 200_000);
-            drop(sink);
-            let _ = child.kill();
-            let _ = child.wait();
-            println!(
-                "nats           {:>12.0} events/s  {:>12.0} events/CPU-s (JetStream acked, {n_nats} events; nats-server's CPU not counted)",
-                rate, per_cpu
+                let n_nats = (n / 4).max(BATCH as u64);
+                let run = drive(&mut sink, Some(&stats), "export-nats", n_nats, 200_000);
+                drop(sink);
+                let _ = child.kill();
+                let _ = child.wait();
+                println!(
+                "nats           {:>10.0} events/s  {:>10.0} process/CPU-s  {:>10.0} exporter/CPU-s (JetStream acked, {n_nats} events; nats-server is another process)",
+                run.wall, run.process, run.exporter
             );
+            }
         }
     }
-
+    if !want("outage") {
+        return;
+    }
     // Outage: server down for a while at a fixed rate, memory bound 100k, then recovery.
     let secs = env_u64("EXPORT_BENCH_OUTAGE_SECS", 60);
     let per_sec = env_u64("EXPORT_BENCH_OUTAGE_RATE", 100_000);

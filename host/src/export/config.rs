@@ -61,7 +61,7 @@ pub enum Compression {
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM file of the CA that signed the server's certificate (default: the system's
-    /// roots are not used; a CA is required for TLS).
+    /// trust store).
     pub ca: Option<PathBuf>,
     /// PEM client certificate, for mutual TLS (with `key`).
     pub cert: Option<PathBuf>,
@@ -143,6 +143,9 @@ pub struct OtlpConfig {
     #[serde(with = "duration")]
     #[schemars(with = "String", extend("format" = "duration"))]
     pub timeout: Duration,
+    /// TLS, used for an `https://` endpoint (an endpoint without a scheme uses TLS when
+    /// `tls.ca` is set).
+    pub tls: TlsConfig,
 }
 
 impl Default for OtlpConfig {
@@ -155,6 +158,7 @@ impl Default for OtlpConfig {
             max_in_flight: 4,
             backoff: BackoffConfig::default(),
             timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
         }
     }
 }

@@ -85,7 +85,12 @@ impl GrpcSettings {
         let tls = if e.grpc_insecure {
             None
         } else {
-            Some(tls::tonic_client(NAME, &g.tls, &server_host)?)
+            Some(tls::tonic_client(
+                NAME,
+                &g.tls,
+                "export.grpc.tls",
+                &server_host,
+            )?)
         };
         if g.max_in_flight == 0 {
             return Err(bad("export.grpc.max_in_flight must be at least 1".into()));

@@ -14,8 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::PublishAckFuture, stream};
+use std::fmt::Write as _;
+
+use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
 
 use crate::config::HostConfig;
 use crate::export::backoff::Backoff;
@@ -29,6 +32,9 @@ use crate::sink::EventBatch;
 const NAME: &str = "nats";
 /// How long a stopping exporter keeps publishing before it counts the rest as dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A publish not acked within this time is sent again (JetStream de-duplicates by
+/// `Nats-Msg-Id`).
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything the NATS exporter needs.
 #[derive(Debug, Clone)]
@@ -134,6 +140,7 @@ pub fn spawn(settings: NatsSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         pending: VecDeque::new(),
         closing: false,
         covered: HashSet::new(),
+        subjects: Vec::new(),
         loss_log: None,
     };
     let thread = std::thread::Builder::new()
@@ -159,13 +166,131 @@ pub fn spawn(settings: NatsSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
 /// One message to publish.
 #[derive(Clone)]
 struct Msg {
-    subject: String,
+    subject: async_nats::Subject,
     id: String,
     payload: Bytes,
     resend: bool,
 }
 
-type AckResult = (Msg, Result<jetstream::publish::PublishAck, String>);
+/// Publishes awaiting their ack, by token (the last token of the reply subject). Tokens
+/// grow by one per publish and acks come back mostly in order, so this is a deque with the
+/// token of its front; settled slots in the middle stay `None` until the front passes them.
+#[derive(Default)]
+struct AckWindow {
+    slots: VecDeque<Option<(Msg, Instant)>>,
+    /// Token of `slots[0]`.
+    base: u64,
+    /// Slots still `Some`.
+    live: usize,
+}
+
+impl AckWindow {
+    fn next_token(&self) -> u64 {
+        self.base + self.slots.len() as u64
+    }
+
+    fn push(&mut self, msg: Msg, sent: Instant) {
+        self.slots.push_back(Some((msg, sent)));
+        self.live += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn take(&mut self, token: u64) -> Option<Msg> {
+        let i = usize::try_from(token.checked_sub(self.base)?).ok()?;
+        let (msg, _) = self.slots.get_mut(i)?.take()?;
+        self.live -= 1;
+        self.trim();
+        Some(msg)
+    }
+
+    /// When the oldest unacked publish was sent.
+    fn oldest(&self) -> Option<Instant> {
+        self.slots.iter().flatten().map(|(_, t)| *t).next()
+    }
+
+    /// Removes the publishes sent before `cutoff`, oldest first.
+    fn expire(&mut self, cutoff: Instant) -> Vec<Msg> {
+        let mut out = Vec::new();
+        for slot in self.slots.iter_mut() {
+            match slot {
+                Some((_, sent)) if *sent < cutoff => {
+                    out.extend(slot.take().map(|(m, _)| m));
+                }
+                Some(_) => break,
+                None => {}
+            }
+        }
+        self.live -= out.len();
+        self.trim();
+        out
+    }
+
+    /// Removes every unacked publish, oldest first.
+    fn drain(&mut self) -> Vec<Msg> {
+        self.base += self.slots.len() as u64;
+        let out: Vec<Msg> = self.slots.drain(..).flatten().map(|(m, _)| m).collect();
+        self.live = 0;
+        out
+    }
+
+    fn trim(&mut self) {
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
+}
+
+/// Why JetStream did not store a publish.
+struct AckFailure {
+    message: String,
+    /// No stream listens on the subject.
+    no_stream: bool,
+}
+
+/// Reads a reply on the ack subject: `Ok(duplicate)` for a stored message.
+fn ack_outcome(reply: &async_nats::Message) -> Result<bool, AckFailure> {
+    if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Err(AckFailure {
+            message: "no JetStream stream answers on the subject (no responders)".into(),
+            no_stream: true,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        seq: u64,
+        #[serde(default)]
+        duplicate: bool,
+        error: Option<ErrorBody>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(default)]
+        code: u16,
+        #[serde(default)]
+        description: String,
+    }
+    match serde_json::from_slice::<Body>(&reply.payload) {
+        Ok(Body {
+            error: Some(err), ..
+        }) => Err(AckFailure {
+            message: format!("JetStream error {}: {}", err.code, err.description),
+            no_stream: false,
+        }),
+        Ok(Body { seq, duplicate, .. }) if seq > 0 => Ok(duplicate),
+        Ok(_) | Err(_) => Err(AckFailure {
+            message: format!(
+                "malformed publish ack: {}",
+                String::from_utf8_lossy(&reply.payload[..reply.payload.len().min(200)])
+            ),
+            no_stream: false,
+        }),
+    }
+}
 
 struct Exporter {
     s: NatsSettings,
@@ -175,6 +300,8 @@ struct Exporter {
     closing: bool,
     /// Subjects known to be covered by the stream.
     covered: HashSet<String>,
+    /// `<subject>.<collector>` by collector.
+    subjects: Vec<(&'static str, async_nats::Subject)>,
     backoff: Backoff,
     loss_log: Option<Instant>,
 }
@@ -188,8 +315,8 @@ impl Exporter {
             if self.closing && self.pending.is_empty() {
                 break;
             }
-            let js = match self.connect().await {
-                Ok(js) => js,
+            let (client, js, mut acks, prefix) = match self.connect().await {
+                Ok(c) => c,
                 Err(e) => {
                     let delay = self.backoff.next_delay();
                     tracing::warn!(exporter = NAME, url = %self.s.config.url, error = %e, retry_in_ms = delay.as_millis() as u64, queued = self.pending.len(), "cannot reach NATS JetStream; retrying");
@@ -202,26 +329,33 @@ impl Exporter {
             };
             self.stats.connected.store(true, Ordering::Relaxed);
             tracing::info!(exporter = NAME, url = %self.s.config.url, stream = %self.s.config.stream, "connected to NATS JetStream");
-            let mut in_flight = tokio::task::JoinSet::<AckResult>::new();
+            let mut window = AckWindow::default();
             let mut retry_at: Option<Instant> = None;
+            let mut reply = String::with_capacity(prefix.len() + 24);
             loop {
                 self.intake();
                 if self.closing {
                     let deadline = *grace.get_or_insert_with(|| Instant::now() + SHUTDOWN_GRACE);
-                    if (self.pending.is_empty() && in_flight.is_empty())
-                        || Instant::now() >= deadline
+                    if (self.pending.is_empty() && window.is_empty()) || Instant::now() >= deadline
                     {
-                        while let Some(Ok((msg, _))) = in_flight.try_join_next() {
-                            self.pending.push_front(msg);
-                        }
-                        in_flight.abort_all();
-                        // Aborted publishes may have been stored: counted lost anyway.
+                        // Unacked publishes may have been stored: counted lost anyway.
+                        self.requeue(window.drain());
                         break 'outer;
                     }
                 }
+                let expired = window.expire(Instant::now() - ACK_TIMEOUT);
+                if !expired.is_empty() {
+                    if retry_at.is_none() {
+                        let delay = self.backoff.next_delay();
+                        tracing::warn!(exporter = NAME, unacked = expired.len(), timeout_ms = ACK_TIMEOUT.as_millis() as u64, retry_in_ms = delay.as_millis() as u64, "no JetStream publish ack in time; republishing (Nats-Msg-Id de-duplicates)");
+                        retry_at = Some(Instant::now() + delay);
+                    }
+                    self.stats.connected.store(false, Ordering::Relaxed);
+                    self.requeue(expired);
+                }
                 if retry_at.is_none_or(|t| Instant::now() >= t) {
                     retry_at = None;
-                    while in_flight.len() < self.s.config.max_in_flight.max(1) {
+                    while window.live < self.s.config.max_in_flight.max(1) {
                         let Some(msg) = self.pending.pop_front() else {
                             break;
                         };
@@ -231,16 +365,26 @@ impl Exporter {
                             retry_at = Some(Instant::now() + self.backoff.next_delay());
                             break;
                         }
-                        match self.publish(&js, &msg).await {
-                            Ok(ack) => {
+                        let token = window.next_token();
+                        reply.clear();
+                        let _ = write!(reply, "{prefix}.{token}");
+                        let mut headers = async_nats::HeaderMap::new();
+                        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg.id.as_str());
+                        match client
+                            .publish_with_reply_and_headers(
+                                msg.subject.clone(),
+                                reply.clone(),
+                                headers,
+                                msg.payload.clone(),
+                            )
+                            .await
+                        {
+                            Ok(()) => {
                                 ExporterStats::add(&self.stats.sent, 1);
                                 if msg.resend {
                                     ExporterStats::add(&self.stats.retried, 1);
                                 }
-                                in_flight.spawn(async move {
-                                    let r = ack.await.map_err(|e| e.to_string());
-                                    (msg, r)
-                                });
+                                window.push(msg, Instant::now());
                             }
                             Err(e) => {
                                 self.pending.push_front(Msg {
@@ -255,18 +399,20 @@ impl Exporter {
                         }
                     }
                 }
-                self.update_depth(in_flight.len());
-                let wake = retry_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                self.update_depth(window.live);
+                let wake = [retry_at, window.oldest().map(|t| t + ACK_TIMEOUT)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
                 tokio::select! {
-                    Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                        // Settle every finished publish at once (one loop turn per wake-up,
-                        // not per message).
-                        let mut next = Some(done);
-                        while let Some(done) = next.take() {
-                            if let Ok((msg, result)) = done {
-                                self.settle(msg, result, &mut retry_at);
-                            }
-                            next = in_flight.try_join_next();
+                    Some(ack) = acks.next() => {
+                        // Settle every ack already received at once (one loop turn per
+                        // wake-up, not per message).
+                        let mut next = Some(ack);
+                        while let Some(ack) = next.take() {
+                            self.settle(&mut window, &prefix, &ack, &mut retry_at);
+                            next = acks.next().now_or_never().flatten();
                         }
                     }
                     _ = inbox.notified() => {}
@@ -294,28 +440,59 @@ impl Exporter {
         );
     }
 
-    /// Books one publish ack (or its failure: the message goes back to the head of the line).
+    /// Puts unacked messages back at the head of the line, in their order, marked as
+    /// resends.
+    fn requeue(&mut self, msgs: Vec<Msg>) {
+        for msg in msgs.into_iter().rev() {
+            self.pending.push_front(Msg {
+                resend: true,
+                ..msg
+            });
+        }
+    }
+
+    /// Books one reply on our ack subject: a JetStream publish ack, a JetStream error, or
+    /// the server's "no responders" status (no stream listens on the subject). A failed
+    /// message goes back to the head of the line.
     fn settle(
         &mut self,
-        msg: Msg,
-        result: Result<jetstream::publish::PublishAck, String>,
+        window: &mut AckWindow,
+        prefix: &str,
+        reply: &async_nats::Message,
         retry_at: &mut Option<Instant>,
     ) {
-        match result {
-            Ok(ack) => {
+        let Some(token) = reply
+            .subject
+            .strip_prefix(prefix)
+            .and_then(|t| t.strip_prefix('.'))
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            return;
+        };
+        // A reply for a publish already given up on (timed out and requeued): the resend
+        // is acked by its own reply.
+        let Some(msg) = window.take(token) else {
+            return;
+        };
+        match ack_outcome(reply) {
+            Ok(duplicate) => {
                 ExporterStats::add(&self.stats.acked, 1);
-                if ack.duplicate {
+                if duplicate {
                     tracing::debug!(exporter = NAME, id = %msg.id, "JetStream recognised a resend by Nats-Msg-Id");
                 }
+                self.stats.connected.store(true, Ordering::Relaxed);
                 self.backoff.reset();
             }
             Err(e) => {
+                if e.no_stream {
+                    // The stream is gone (deleted by an operator?): set it up again.
+                    self.covered.clear();
+                }
                 if retry_at.is_none() {
                     let delay = self.backoff.next_delay();
-                    tracing::warn!(exporter = NAME, error = %e, retry_in_ms = delay.as_millis() as u64, "no JetStream publish ack; republishing (Nats-Msg-Id de-duplicates)");
+                    tracing::warn!(exporter = NAME, error = %e.message, retry_in_ms = delay.as_millis() as u64, "JetStream refused a publish; republishing (Nats-Msg-Id de-duplicates)");
                     *retry_at = Some(Instant::now() + delay);
                 }
-                self.stats.connected.store(false, Ordering::Relaxed);
                 self.pending.push_front(Msg {
                     resend: true,
                     ..msg
@@ -335,7 +512,19 @@ impl Exporter {
         }
     }
 
-    async fn connect(&mut self) -> Result<jetstream::Context, String> {
+    /// Connects; returns the client, a JetStream context for managing the stream, our
+    /// subscription to `<prefix>.*` where every publish ack arrives, and that prefix.
+    async fn connect(
+        &mut self,
+    ) -> Result<
+        (
+            async_nats::Client,
+            jetstream::Context,
+            async_nats::Subscriber,
+            String,
+        ),
+        String,
+    > {
         let c = &self.s.config;
         let mut opts = async_nats::ConnectOptions::new()
             .name(format!("tapio-collector@{}", self.s.host))
@@ -364,17 +553,25 @@ impl Exporter {
         if let (Some(cert), Some(key)) = (&c.tls_cert, &c.tls_key) {
             opts = opts.add_client_certificate(cert.clone(), key.clone());
         }
-        let connect = opts.connect(c.url.as_str());
+        let connect = opts
+            .subscription_capacity(c.max_in_flight.max(1) * 2 + 1024)
+            .connect(c.url.as_str());
         let client = tokio::select! {
             r = connect => r.map_err(|e| crate::export::grpc::error_chain(&e))?,
             _ = tokio::time::sleep(Duration::from_secs(10)) => return Err("connect timed out".into()),
         };
         let js = jetstream::ContextBuilder::new()
             .timeout(Duration::from_secs(5))
-            .max_ack_inflight(c.max_in_flight.max(1))
-            .build(client);
+            .build(client.clone());
+        // One subscription for every publish ack (the reply subject's last token is the
+        // publish's place in the ack window), instead of a request and a timer per message.
+        let prefix = client.new_inbox();
+        let acks = client
+            .subscribe(format!("{prefix}.*"))
+            .await
+            .map_err(|e| format!("cannot subscribe to the ack subject: {e}"))?;
         self.covered.clear();
-        Ok(js)
+        Ok((client, js, acks, prefix))
     }
 
     /// Creates the stream if missing; adds `<subject>.>` to a stream that does not cover
@@ -425,21 +622,6 @@ impl Exporter {
         Ok(())
     }
 
-    async fn publish(
-        &self,
-        js: &jetstream::Context,
-        msg: &Msg,
-    ) -> Result<PublishAckFuture, String> {
-        js.send_publish(
-            msg.subject.clone(),
-            jetstream::message::PublishMessage::build()
-                .payload(msg.payload.clone())
-                .message_id(&msg.id),
-        )
-        .await
-        .map_err(|e| e.to_string())
-    }
-
     fn intake(&mut self) {
         let mut taken: Vec<EventBatch> = Vec::new();
         if self.inbox.take(&mut taken) {
@@ -464,8 +646,9 @@ impl Exporter {
                     host: &self.s.host,
                 })
                 .unwrap_or_default();
+                let subject = self.subject_of(e.source);
                 self.pending.push_back(Msg {
-                    subject: format!("{}.{}", self.s.config.subject, subject_token(e.source)),
+                    subject,
                     id: e.id.to_string(),
                     payload: Bytes::from(payload),
                     resend: false,
@@ -473,6 +656,20 @@ impl Exporter {
             }
         }
         self.update_depth(0);
+    }
+
+    /// `<subject>.<collector>`, made once per collector.
+    fn subject_of(&mut self, source: &'static str) -> async_nats::Subject {
+        if let Some((_, subject)) = self.subjects.iter().find(|(s, _)| *s == source) {
+            return subject.clone();
+        }
+        let subject = async_nats::Subject::from(format!(
+            "{}.{}",
+            self.s.config.subject,
+            subject_token(source)
+        ));
+        self.subjects.push((source, subject.clone()));
+        subject
     }
 
     fn update_depth(&self, in_flight: usize) {
@@ -495,6 +692,79 @@ mod tests {
         assert!(!subject_matches("tapio.other.>", "tapio.events.x"));
         assert!(subject_matches(">", "a.b"));
         assert_eq!(subject_token("storage io.v2"), "storage_io_v2");
+    }
+
+    fn msg(id: &str) -> Msg {
+        Msg {
+            subject: async_nats::Subject::from_static("tapio.events.x"),
+            id: id.into(),
+            payload: Bytes::new(),
+            resend: false,
+        }
+    }
+
+    #[test]
+    fn the_ack_window_settles_out_of_order_and_expires_oldest_first() {
+        let mut w = AckWindow::default();
+        let t0 = Instant::now();
+        for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            assert_eq!(w.next_token(), i as u64);
+            w.push(msg(id), t0 + Duration::from_secs(i as u64));
+        }
+        assert_eq!(w.take(1).map(|m| m.id), Some("b".into()));
+        assert!(w.take(1).is_none(), "a token settles once");
+        assert!(w.take(99).is_none());
+        assert_eq!(w.live, 3);
+        assert_eq!(w.take(0).map(|m| m.id), Some("a".into()));
+        // The front moved past the settled slots.
+        assert_eq!((w.base, w.slots.len()), (2, 2));
+        assert_eq!(w.oldest(), Some(t0 + Duration::from_secs(2)));
+        let expired: Vec<String> = w
+            .expire(t0 + Duration::from_millis(3500))
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(expired, ["c", "d"]);
+        assert!(w.is_empty());
+        assert!(
+            w.take(2).is_none(),
+            "a late ack of an expired publish is ignored"
+        );
+        assert_eq!(w.next_token(), 4, "tokens never repeat");
+    }
+
+    fn reply(payload: &'static str, status: Option<async_nats::StatusCode>) -> async_nats::Message {
+        async_nats::Message {
+            subject: async_nats::Subject::from_static("_INBOX.x.1"),
+            reply: None,
+            payload: Bytes::from_static(payload.as_bytes()),
+            headers: None,
+            status,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn acks_errors_and_no_responders_are_told_apart() {
+        assert!(matches!(
+            ack_outcome(&reply(r#"{"stream":"S","seq":7}"#, None)),
+            Ok(false)
+        ));
+        assert!(matches!(
+            ack_outcome(&reply(r#"{"stream":"S","seq":7,"duplicate":true}"#, None)),
+            Ok(true)
+        ));
+        let e = ack_outcome(&reply(
+            r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+            None,
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("maximum messages exceeded") && !e.no_stream);
+        let e = ack_outcome(&reply("", Some(async_nats::StatusCode::NO_RESPONDERS))).unwrap_err();
+        assert!(e.no_stream, "{}", e.message);
+        let e = ack_outcome(&reply("not json", None)).unwrap_err();
+        assert!(e.message.contains("malformed"), "{}", e.message);
     }
 
     #[test]

@@ -29,15 +29,17 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::config::HostConfig;
 use crate::export::backoff::Backoff;
-use crate::export::config::{BackoffConfig, OtlpProtocol};
+use crate::export::config::{BackoffConfig, OtlpProtocol, TlsConfig};
 use crate::export::otlp_map::{self, GROUP_TYPE};
 use crate::export::queue::{Inbox, QueueSink};
 use crate::export::shared::Shared;
 use crate::export::stats::ExporterStats;
-use crate::export::ExportError;
+use crate::export::{tls, ExportError};
 use crate::sink::EventBatch;
 
 const NAME: &str = "otlp";
+/// Where the TLS settings live in the config (for error messages).
+const TLS_FIELD: &str = "export.otlp.tls";
 
 /// Everything the OTLP exporter needs, resolved from the config.
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub struct OtlpSettings {
     pub backoff: BackoffConfig,
     /// Deadline of one request.
     pub timeout: Duration,
+    /// TLS (an `https://` endpoint): CA (else the system's trust store), client identity.
+    pub tls: Option<TlsConfig>,
     /// `host.name`.
     pub host: String,
     /// `k8s.node.name` (`$NODE_NAME` or the host name).
@@ -79,16 +83,20 @@ impl OtlpSettings {
         if raw.is_empty() {
             return Err(bad("export.otel_endpoint is empty".into()));
         }
-        if raw.starts_with("https://") {
-            return Err(bad(format!(
-                "export.otel_endpoint {raw}: TLS to OTLP endpoints is not supported by this build; use http:// (a local agent)"
-            )));
-        }
+        let tls_configured = e.otlp.tls.ca.is_some() || e.otlp.tls.cert.is_some();
         let endpoint = if raw.contains("://") {
             raw.trim_end_matches('/').to_owned()
+        } else if tls_configured {
+            format!("https://{raw}")
         } else {
             format!("http://{raw}")
         };
+        if endpoint.starts_with("http://") && tls_configured {
+            return Err(bad(format!(
+                "export.otel_endpoint {raw} is plain http:// but export.otlp.tls is set: use https://"
+            )));
+        }
+        let tls = endpoint.starts_with("https://").then(|| e.otlp.tls.clone());
         if let Some(own) = own_receiver(c, e.otlp.protocol) {
             if same_local_address(&endpoint, &own) {
                 return Err(bad(format!(
@@ -109,6 +117,7 @@ impl OtlpSettings {
             max_in_flight: e.otlp.max_in_flight.max(1),
             backoff: e.otlp.backoff,
             timeout: e.otlp.timeout,
+            tls,
             host: host.to_owned(),
             node,
         })
@@ -247,7 +256,7 @@ enum Sent {
 }
 
 type HttpClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
 >;
 
@@ -277,6 +286,18 @@ impl Transport {
                     .connect_timeout(Duration::from_secs(5))
                     .timeout(s.timeout)
                     .tcp_nodelay(true);
+                let endpoint = match &s.tls {
+                    Some(tls) => {
+                        let host = endpoint.uri().host().unwrap_or("localhost").to_owned();
+                        endpoint
+                            .tls_config(tls::tonic_client(NAME, tls, TLS_FIELD, &host)?)
+                            .map_err(|e| ExportError::Config {
+                                exporter: NAME,
+                                message: format!("{TLS_FIELD}: {e}"),
+                            })?
+                    }
+                    None => endpoint,
+                };
                 Ok(Transport::Grpc {
                     channel: endpoint.connect_lazy(),
                     gzip: s.gzip,
@@ -286,10 +307,40 @@ impl Transport {
                 let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(Duration::from_secs(5)));
+                connector.enforce_http(false);
+                let tls_config = match &s.tls {
+                    Some(tls) => tls::rustls_client(NAME, tls, TLS_FIELD)?,
+                    // Plain http://: the connector never starts a handshake.
+                    None => rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| ExportError::Config {
+                        exporter: NAME,
+                        message: format!("TLS: {e}"),
+                    })?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                };
+                let mut https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls_config)
+                    .https_or_http();
+                if let Some(domain) = s.tls.as_ref().and_then(|t| t.domain.clone()) {
+                    let name =
+                        rustls::pki_types::ServerName::try_from(domain.clone()).map_err(|e| {
+                            ExportError::Config {
+                                exporter: NAME,
+                                message: format!("{TLS_FIELD}.domain {domain:?}: {e}"),
+                            }
+                        })?;
+                    https = https.with_server_name_resolver(
+                        hyper_rustls::FixedServerNameResolver::new(name),
+                    );
+                }
                 let client = hyper_util::client::legacy::Client::builder(
                     hyper_util::rt::TokioExecutor::new(),
                 )
-                .build(connector);
+                .build(https.enable_http1().wrap_connector(connector));
                 Ok(Transport::Http {
                     client: Box::new(client),
                     base: s.endpoint.clone(),
@@ -322,7 +373,13 @@ impl Transport {
                 match result {
                     Ok(rejected) => Sent::Ok(rejected),
                     Err(status) => {
-                        let text = format!("{:?}: {}", status.code(), status.message());
+                        // The source chain names the cause a transport error hides
+                        // (refused connection, TLS alert, ...).
+                        let text = format!(
+                            "{:?}: {}",
+                            status.code(),
+                            crate::export::grpc::error_chain(&status)
+                        );
                         use tonic::Code as C;
                         match status.code() {
                             C::Unavailable
@@ -684,6 +741,23 @@ mod tests {
             "http://otel.example:4317",
             "127.0.0.1:4317"
         ));
+    }
+
+    #[test]
+    fn tls_follows_the_scheme_and_a_plain_endpoint_with_tls_settings_is_refused() {
+        let mut c = HostConfig::default();
+        c.export.otel_endpoint = "https://otel.example:4317".into();
+        let s = OtlpSettings::from_config(&c, "n").unwrap();
+        assert!(s.tls.is_some() && s.endpoint.starts_with("https://"));
+        c.export.otel_endpoint = "otel.example:4317".into();
+        let s = OtlpSettings::from_config(&c, "n").unwrap();
+        assert!(s.tls.is_none() && s.endpoint == "http://otel.example:4317");
+        c.export.otlp.tls.ca = Some("/etc/tapio/ca.pem".into());
+        let s = OtlpSettings::from_config(&c, "n").unwrap();
+        assert_eq!(s.endpoint, "https://otel.example:4317", "a CA means TLS");
+        c.export.otel_endpoint = "http://otel.example:4317".into();
+        let err = OtlpSettings::from_config(&c, "n").unwrap_err().to_string();
+        assert!(err.contains("export.otlp.tls") && err.contains("https://"), "{err}");
     }
 
     #[test]

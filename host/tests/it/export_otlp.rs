@@ -1,7 +1,7 @@
 //! The OTLP exporter against a Python OTLP receiver (opentelemetry-proto + grpcio,
 //! `py/otlp_receiver.py`): every event as a log record with severity, attributes and trace
-//! ids; a correlation group as linked spans; retries through UNAVAILABLE; OTLP/HTTP; and the
-//! refusal to export into our own receiver.
+//! ids; a correlation group as linked spans; retries through UNAVAILABLE; OTLP/HTTP; TLS and
+//! mutual TLS on both transports; and the refusal to export into our own receiver.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::export_support::{
-    correlation_fixture, host_events, loadgen_yaml, port, python_with, read_jsonl, script, Peer,
+    correlation_fixture, host_events, loadgen_yaml, pki, port, python_with, read_jsonl, script,
+    Peer,
 };
 use crate::support::{plugin_lib, wait_for, Host, HostOptions};
 
@@ -207,6 +208,94 @@ fn otlp_over_http_protobuf() {
         .map(|r| r["attributes"]["tapio.event.id"].as_str().unwrap())
         .collect();
     assert!(want.keys().all(|k| got.contains(k.as_str())));
+}
+
+#[test]
+fn otlp_over_mutual_tls_on_grpc_and_http_and_refused_without_a_client_certificate() {
+    let Some(python) = python_with("opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let out = dir.path().join("otlp.jsonl");
+    let (g, h) = (port(), port());
+    let tls_args = [
+        "--tls-cert".to_owned(),
+        pki.server_cert.display().to_string(),
+        "--tls-key".to_owned(),
+        pki.server_key.display().to_string(),
+        "--client-ca".to_owned(),
+        pki.ca.display().to_string(),
+    ];
+    let tls_args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
+    let _rx = receiver(&python, g, h, &out, &tls_args);
+    let yaml = |protocol: &str, port: u16, client_cert: bool, events: u64| {
+        let identity = if client_cert {
+            format!(
+                "      cert: {}\n      key: {}\n",
+                pki.client_cert.display(),
+                pki.client_key.display()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{}export:\n  otel_endpoint: https://127.0.0.1:{port}\n  otlp:\n    enabled: true\n    protocol: {protocol}\n    tls:\n      ca: {}\n{identity}",
+            loadgen_yaml(events, 2000),
+            pki.ca.display()
+        )
+    };
+    let mut total = 0;
+    for (protocol, port) in [("grpc", g), ("http", h)] {
+        let host = Host::start(HostOptions {
+            yaml: yaml(protocol, port, true, 300),
+            args: vec!["--flush-interval".into(), "100ms".into()],
+            preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
+            ..HostOptions::default()
+        });
+        let want = host_events(&host, 300);
+        total += 300;
+        let records = wait_records(&out, |r| r.len() >= total, &host);
+        let got: std::collections::HashSet<&str> = records
+            .iter()
+            .filter(|r| r["via"] == protocol)
+            .map(|r| r["attributes"]["tapio.event.id"].as_str().unwrap())
+            .collect();
+        assert!(
+            want.keys().all(|k| got.contains(k.as_str())),
+            "{protocol}: {} of 300 over TLS",
+            got.len()
+        );
+    }
+    // Without a client certificate the receiver refuses the handshake: nothing arrives,
+    // the failure is logged and retried, the host keeps running.
+    for (protocol, port) in [("grpc", g), ("http", h)] {
+        let mut host = Host::start(HostOptions {
+            yaml: yaml(protocol, port, false, 50),
+            args: vec!["--flush-interval".into(), "100ms".into()],
+            preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
+            ..HostOptions::default()
+        });
+        host_events(&host, 50);
+        let line = host.expect_log(&["OTLP export failed; retrying"], Duration::from_secs(15));
+        eprintln!("{protocol} without a client certificate: {line}");
+        if protocol == "http" {
+            // (Over gRPC the TLS 1.3 alert arrives after hyper's handshake: "connection
+            // closed".)
+            assert!(line.contains("CertificateRequired"), "{line}");
+        }
+        assert_eq!(
+            read_jsonl(&out).len(),
+            total,
+            "{protocol}: nothing without a certificate"
+        );
+        assert_eq!(
+            host.metric("tapio_export_acked_events_total", "exporter=\"otlp\""),
+            Some(0.0)
+        );
+        assert!(host.alive());
+    }
 }
 
 #[test]

@@ -3,11 +3,14 @@
 
 Appends one JSON line per log record ("kind": "log") and per span ("kind": "span") to
 --out, with the resource attributes. --unavailable N answers the first N gRPC requests
-UNAVAILABLE (the exporter must retry). Prints "READY" once serving.
+UNAVAILABLE (the exporter must retry). --tls-cert/--tls-key serve both with TLS;
+--client-ca also requires a client certificate signed by that CA (mutual TLS). Prints
+"READY" once serving.
 """
 import argparse
 import gzip
 import json
+import ssl
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +44,9 @@ def main():
     ap.add_argument("--http-port", type=int, default=0)
     ap.add_argument("--out", required=True)
     ap.add_argument("--unavailable", type=int, default=0)
+    ap.add_argument("--tls-cert", help="serve TLS (gRPC and HTTP) with this certificate")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca", help="require client certificates signed by this CA")
     args = ap.parse_args()
     lock = threading.Lock()
     out = open(args.out, "a", buffering=1)
@@ -104,7 +110,15 @@ def main():
                          options=[("grpc.max_receive_message_length", 256 << 20)])
     logs_rpc.add_LogsServiceServicer_to_server(Logs(), server)
     trace_rpc.add_TraceServiceServicer_to_server(Traces(), server)
-    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.tls_cert:
+        key = open(args.tls_key, "rb").read()
+        cert = open(args.tls_cert, "rb").read()
+        ca = open(args.client_ca, "rb").read() if args.client_ca else None
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                            require_client_auth=ca is not None)
+        server.add_secure_port(f"127.0.0.1:{args.port}", creds)
+    else:
+        server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
 
     if args.http_port:
@@ -137,6 +151,13 @@ def main():
                 pass
 
         httpd = ThreadingHTTPServer(("127.0.0.1", args.http_port), Handler)
+        if args.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.tls_cert, args.tls_key)
+            if args.client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(args.client_ca)
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
     print("READY", flush=True)
