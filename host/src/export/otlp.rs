@@ -757,7 +757,10 @@ mod tests {
         assert_eq!(s.endpoint, "https://otel.example:4317", "a CA means TLS");
         c.export.otel_endpoint = "http://otel.example:4317".into();
         let err = OtlpSettings::from_config(&c, "n").unwrap_err().to_string();
-        assert!(err.contains("export.otlp.tls") && err.contains("https://"), "{err}");
+        assert!(
+            err.contains("export.otlp.tls") && err.contains("https://"),
+            "{err}"
+        );
     }
 
     #[test]

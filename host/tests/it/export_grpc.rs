@@ -151,7 +151,9 @@ fn a_python_server_receives_exactly_the_loadgen_events() {
     let dir = tempfile::tempdir().unwrap();
     let p = port();
     let server = PyServer::start(&python, p, &dir.path().join("got.jsonl"), &[]);
-    let yaml = export_yaml("    spool: {dir: \"\"}\n") + &loadgen_yaml(3000, 3000);
+    let yaml = export_yaml("    spool: {dir: \"\"}\n")
+        + &loadgen_yaml(3000, 3000)
+        + "pipeline:\n  status_interval: 300ms\n";
     let host = grpc_host(p, &yaml, &[]);
     let want = host_events(&host, 3000);
     assert_eq!(want.len(), 3000);
@@ -181,6 +183,13 @@ fn a_python_server_receives_exactly_the_loadgen_events() {
     assert_eq!(metric(&host, "tapio_export_dropped_events_total"), 0.0);
     assert_eq!(metric(&host, "tapio_export_connected"), 1.0);
     host.expect_log(&["connected to the Tapio server"], Duration::from_secs(1));
+    host.expect_log(
+        &[
+            "Status: ",
+            "Export=[grpc up acked=3000 queued=0 spooled=0 dropped=0]",
+        ],
+        Duration::from_secs(5),
+    );
     assert!(
         server.peer.output().contains("HELLO"),
         "the hello names the node"
