@@ -103,3 +103,18 @@ pub fn build(config: &HostConfig, host: &str) -> Result<Exporters, ExportError> 
     }
     Ok(out)
 }
+
+/// `e` and its sources, joined (tonic's transport errors hide the cause).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
+}

@@ -557,7 +557,7 @@ impl Exporter {
             .subscription_capacity(c.max_in_flight.max(1) * 2 + 1024)
             .connect(c.url.as_str());
         let client = tokio::select! {
-            r = connect => r.map_err(|e| crate::export::grpc::error_chain(&e))?,
+            r = connect => r.map_err(|e| crate::export::error_chain(&e))?,
             _ = tokio::time::sleep(Duration::from_secs(10)) => return Err("connect timed out".into()),
         };
         let js = jetstream::ContextBuilder::new()

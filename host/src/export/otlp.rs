@@ -378,7 +378,7 @@ impl Transport {
                         let text = format!(
                             "{:?}: {}",
                             status.code(),
-                            crate::export::grpc::error_chain(&status)
+                            crate::export::error_chain(&status)
                         );
                         use tonic::Code as C;
                         match status.code() {
@@ -416,7 +416,7 @@ impl Transport {
                 };
                 let resp = match tokio::time::timeout(timeout, client.request(req)).await {
                     Err(_) => return Sent::Retry("timed out".into()),
-                    Ok(Err(e)) => return Sent::Retry(crate::export::grpc::error_chain(&e)),
+                    Ok(Err(e)) => return Sent::Retry(crate::export::error_chain(&e)),
                     Ok(Ok(resp)) => resp,
                 };
                 let status = resp.status();

@@ -18,108 +18,28 @@ use tokio::sync::mpsc;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::config::HostConfig;
+mod flow;
+mod settings;
+
+pub use settings::GrpcSettings;
+
 use crate::event::Event;
 use crate::export::backoff::Backoff;
-use crate::export::config::{BackoffConfig, Compression};
+use crate::export::config::Compression;
 use crate::export::encode::{append_event, Outgoing};
 use crate::export::proto as pb;
 use crate::export::queue::{Inbox, QueueSink};
-use crate::export::spool::{Corrupt, Spool, SpoolSettings};
+use crate::export::spool::{Corrupt, Spool};
 use crate::export::stats::ExporterStats;
-use crate::export::{tls, ExportError};
+use crate::export::{error_chain, ExportError};
+use flow::Bucket;
+use settings::endpoint;
 
 const NAME: &str = "grpc";
 /// A batch not acked within this time ends the call (the server is stuck); it is resent.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping exporter keeps trying to deliver before it spools the rest.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Everything the gRPC exporter needs, resolved from the config.
-#[derive(Debug, Clone)]
-pub struct GrpcSettings {
-    /// `http(s)://host:port` of the server.
-    pub uri: String,
-    /// TLS, or `None` for plaintext.
-    pub tls: Option<tonic::transport::ClientTlsConfig>,
-    /// Stream compression.
-    pub compression: Compression,
-    /// Events per batch.
-    pub batch_size: usize,
-    /// Longest wait of a partial batch.
-    pub flush_interval: Duration,
-    /// Most unacked batches.
-    pub max_in_flight: usize,
-    /// Most events in memory before batches go to the spool.
-    pub memory_events: usize,
-    /// The spool, if any.
-    pub spool: Option<SpoolSettings>,
-    /// Reconnect backoff.
-    pub backoff: BackoffConfig,
-    /// The node's host name.
-    pub host: String,
-}
-
-impl GrpcSettings {
-    /// Resolves `export.server`, `export.grpc_insecure` and `export.grpc.*`.
-    pub fn from_config(c: &HostConfig, host: &str) -> Result<Self, ExportError> {
-        let e = &c.export;
-        let g = &e.grpc;
-        let bad = |message: String| ExportError::Config {
-            exporter: NAME,
-            message,
-        };
-        if e.server.trim().is_empty() {
-            return Err(bad("export.server is empty".into()));
-        }
-        let scheme = if e.grpc_insecure { "http" } else { "https" };
-        let uri = if e.server.contains("://") {
-            e.server.clone()
-        } else {
-            format!("{scheme}://{}", e.server)
-        };
-        let parsed: http_uri::Uri = uri
-            .parse()
-            .map_err(|err| bad(format!("export.server {:?}: {err}", e.server)))?;
-        let server_host = parsed.host().unwrap_or("localhost").to_owned();
-        let tls = if e.grpc_insecure {
-            None
-        } else {
-            Some(tls::tonic_client(
-                NAME,
-                &g.tls,
-                "export.grpc.tls",
-                &server_host,
-            )?)
-        };
-        if g.max_in_flight == 0 {
-            return Err(bad("export.grpc.max_in_flight must be at least 1".into()));
-        }
-        let spool = (!g.spool.dir.as_os_str().is_empty()).then(|| SpoolSettings {
-            dir: g.spool.dir.clone(),
-            max_bytes: g.spool.max_bytes,
-            segment_bytes: g.spool.segment_bytes.min(g.spool.max_bytes / 2).max(4096),
-            fsync: g.spool.fsync,
-        });
-        Ok(GrpcSettings {
-            uri,
-            tls,
-            compression: g.compression,
-            batch_size: e.batch_size.max(1),
-            flush_interval: e.flush_interval,
-            max_in_flight: g.max_in_flight,
-            memory_events: g.memory_events,
-            spool,
-            backoff: g.backoff,
-            host: host.to_owned(),
-        })
-    }
-}
-
-/// The `http` crate's URI (re-exported by tonic).
-mod http_uri {
-    pub use tonic::codegen::http::Uri;
-}
 
 /// Starts the exporter thread; returns its sink and counters.
 pub fn spawn(settings: GrpcSettings) -> Result<(QueueSink, Arc<ExporterStats>), ExportError> {
@@ -199,28 +119,6 @@ pub fn spawn(settings: GrpcSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
     Ok((QueueSink::new(NAME, inbox, thread), stats))
 }
 
-fn endpoint(s: &GrpcSettings) -> Result<Endpoint, ExportError> {
-    let mut ep = Endpoint::from_shared(s.uri.clone())
-        .map_err(|e| ExportError::Config {
-            exporter: NAME,
-            message: format!("export.server {:?}: {e}", s.uri),
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true);
-    if let Some(tls) = &s.tls {
-        ep = ep
-            .tls_config(tls.clone())
-            .map_err(|e| ExportError::Config {
-                exporter: NAME,
-                message: format!("TLS: {e}"),
-            })?;
-    }
-    Ok(ep)
-}
-
 /// A batch on its way: in memory, maybe read back from the spool.
 struct Pending {
     msg: Outgoing,
@@ -238,27 +136,6 @@ enum End {
     Done,
     /// Reconnect after at least this long (None: backoff).
     Retry(Option<Duration>),
-}
-
-/// Server-imposed rate limit: a token bucket with a one-second burst.
-struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn refill(&mut self, now: Instant) {
-        let dt = now.duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.rate).min(self.rate);
-        self.last = now;
-    }
-
-    /// When a send may happen (now if the bucket is not in debt).
-    fn ready_at(&mut self, now: Instant) -> Option<Instant> {
-        self.refill(now);
-        (self.tokens < 0.0).then(|| now + Duration::from_secs_f64(-self.tokens / self.rate))
-    }
 }
 
 struct Exporter {
@@ -848,19 +725,4 @@ async fn stream_events(
     grpc.streaming(request, path, codec)
         .await
         .map(tonic::Response::into_inner)
-}
-
-/// `e` and its sources, joined (tonic's transport errors hide the cause).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = cause.source();
-    }
-    s
 }
