@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
-use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
+use tapio_ebpf_support::{handler_metrics, Attach, ObjectSpec, ProgramSpec, RuntimeSlot};
 use tapio_plugin_api::{
     export_plugin, Collector, Config, EventSink, Health, HostHandle, Metric, PluginError,
     PluginInfo, RStr,
@@ -64,14 +64,14 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
 /// The container collector.
 pub struct ContainerCollector {
     settings: Settings,
-    runtime: Option<Runtime>,
+    runtime: RuntimeSlot,
     counters: Arc<Counters>,
 }
 
 impl ContainerCollector {
     /// The runtime's kernel counters (for tests): produced, dropped, delivered.
     pub fn kernel_stats(&self) -> Option<tapio_ebpf_support::stats::StatsSnapshot> {
-        self.runtime.as_ref().map(Runtime::stats)
+        self.runtime.stats()
     }
 }
 
@@ -91,44 +91,25 @@ impl Collector for ContainerCollector {
         settings.ring.validate()?;
         Ok(ContainerCollector {
             settings,
-            runtime: None,
+            runtime: RuntimeSlot::default(),
             counters: Arc::new(Counters::default()),
         })
     }
 
     fn start(&mut self, sink: EventSink) -> Result<(), PluginError> {
         let handler = Handler::new(sink, Arc::clone(&self.counters));
-        let runtime = Runtime::start(object_spec(&self.settings), handler)
-            .map_err(|e| PluginError::other(e.to_string()))?;
-        self.runtime = Some(runtime);
-        Ok(())
+        self.runtime.start(object_spec(&self.settings), handler)
     }
 
     fn health(&self) -> Health {
-        match &self.runtime {
-            Some(runtime) => runtime.health(),
-            None => Health::failed("not started"),
-        }
+        self.runtime.health()
     }
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.counters;
-        let mut metrics = self
-            .runtime
-            .as_ref()
-            .map(Runtime::metrics)
-            .unwrap_or_default();
-        metrics.push(Metric::counter(
-            "record_decode_errors_total",
-            "Ring records that could not be decoded.",
-            c.decode_errors.load(Relaxed),
-        ));
-        metrics.push(Metric::counter(
-            "events_refused_total",
-            "Events the host refused because its ring was full.",
-            c.events_refused.load(Relaxed),
-        ));
+        let mut metrics = self.runtime.metrics();
+        metrics.extend(handler_metrics(&c.decode_errors, &c.events_refused));
         metrics.push(Metric::counter(
             "watch_errors_total",
             "Container cgroups that could not be added to the kernel's watch list (map full).",
@@ -143,9 +124,7 @@ impl Collector for ContainerCollector {
     }
 
     fn stop(&mut self) -> Result<(), PluginError> {
-        if let Some(runtime) = self.runtime.as_mut() {
-            runtime.stop();
-        }
+        self.runtime.stop();
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
-use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
+use tapio_ebpf_support::{handler_metrics, Attach, ObjectSpec, ProgramSpec, RuntimeSlot};
 use tapio_plugin_api::{
     config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health, HostHandle,
     Metric, PluginError, PluginInfo, RStr,
@@ -118,14 +118,14 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
 /// The dns collector.
 pub struct Dns {
     settings: Settings,
-    runtime: Option<Runtime>,
+    runtime: RuntimeSlot,
     counters: Arc<Counters>,
 }
 
 impl Dns {
     /// The runtime's kernel counters (for tests): produced, dropped, delivered.
     pub fn kernel_stats(&self) -> Option<tapio_ebpf_support::stats::StatsSnapshot> {
-        self.runtime.as_ref().map(Runtime::stats)
+        self.runtime.stats()
     }
 }
 
@@ -168,7 +168,7 @@ impl Collector for Dns {
         settings.validate()?;
         Ok(Dns {
             settings,
-            runtime: None,
+            runtime: RuntimeSlot::default(),
             counters: Arc::new(Counters::default()),
         })
     }
@@ -183,33 +183,19 @@ impl Collector for Dns {
             },
             Arc::clone(&self.counters),
         );
-        let runtime = Runtime::start(object_spec(&self.settings), handler)
-            .map_err(|e| PluginError::other(e.to_string()))?;
-        self.runtime = Some(runtime);
-        Ok(())
+        self.runtime.start(object_spec(&self.settings), handler)
     }
 
     fn health(&self) -> Health {
-        match &self.runtime {
-            Some(runtime) => runtime.health(),
-            None => Health::failed("not started"),
-        }
+        self.runtime.health()
     }
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.counters;
-        let mut metrics = self
-            .runtime
-            .as_ref()
-            .map(Runtime::metrics)
-            .unwrap_or_default();
+        let mut metrics = self.runtime.metrics();
+        metrics.extend(handler_metrics(&c.decode_errors, &c.events_refused));
         for (name, help, value) in [
-            (
-                "record_decode_errors_total",
-                "Ring records that could not be decoded.",
-                &c.decode_errors,
-            ),
             (
                 "malformed_messages_total",
                 "DNS messages whose header or question could not be parsed.",
@@ -230,11 +216,6 @@ impl Collector for Dns {
                 "Queries not tracked for pairing and timeouts because max_pending were outstanding.",
                 &c.untracked,
             ),
-            (
-                "events_refused_total",
-                "Events the host refused because its ring was full.",
-                &c.events_refused,
-            ),
         ] {
             metrics.push(Metric::counter(name, help, value.load(Relaxed)));
         }
@@ -242,9 +223,7 @@ impl Collector for Dns {
     }
 
     fn stop(&mut self) -> Result<(), PluginError> {
-        if let Some(runtime) = self.runtime.as_mut() {
-            runtime.stop();
-        }
+        self.runtime.stop();
         Ok(())
     }
 }

@@ -35,6 +35,7 @@ pub mod privilege;
 pub mod record;
 mod ring;
 mod runtime;
+mod slot;
 mod spec;
 pub mod stats;
 #[cfg(feature = "test-support")]
@@ -48,6 +49,7 @@ pub use error::EbpfError;
 pub use load::Loaded;
 pub use ring::RecordHandler;
 pub use runtime::{Runtime, RuntimeHealth};
+pub use slot::{handler_metrics, RuntimeSlot};
 pub use spec::{Attach, ObjectSpec, ProgramSpec};
 pub use stats::KernelStats;
 

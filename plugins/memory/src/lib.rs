@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
-use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
+use tapio_ebpf_support::{handler_metrics, Attach, ObjectSpec, ProgramSpec, RuntimeSlot};
 use tapio_plugin_api::{
     config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health,
     HealthStatus, HostHandle, Metric, PluginError, PluginInfo, RStr,
@@ -161,7 +161,7 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
 pub struct Memory {
     settings: Settings,
     pids: Vec<u32>,
-    runtime: Option<Runtime>,
+    runtime: RuntimeSlot,
     shared: Arc<Shared>,
     stopping: Arc<AtomicBool>,
 }
@@ -169,7 +169,7 @@ pub struct Memory {
 impl Memory {
     /// The runtime's kernel counters (for tests): produced, dropped, delivered.
     pub fn kernel_stats(&self) -> Option<tapio_ebpf_support::stats::StatsSnapshot> {
-        self.runtime.as_ref().map(Runtime::stats)
+        self.runtime.stats()
     }
 
     /// Pids whose allocations are tracked now.
@@ -240,7 +240,7 @@ impl Collector for Memory {
         Ok(Memory {
             settings,
             pids,
-            runtime: None,
+            runtime: RuntimeSlot::default(),
             shared: Arc::new(Shared::default()),
             stopping: Arc::new(AtomicBool::new(false)),
         })
@@ -262,17 +262,11 @@ impl Collector for Memory {
             Arc::clone(&self.shared),
             Arc::clone(&self.stopping),
         );
-        let runtime = Runtime::start(object_spec(s), handler)
-            .map_err(|e| PluginError::other(e.to_string()))?;
-        self.runtime = Some(runtime);
-        Ok(())
+        self.runtime.start(object_spec(s), handler)
     }
 
     fn health(&self) -> Health {
-        let Some(runtime) = &self.runtime else {
-            return Health::failed("not started");
-        };
-        let health = runtime.health();
+        let health = self.runtime.health();
         let problems = self.shared.uprobe_problems.lock();
         if health.status == HealthStatus::Healthy && !problems.is_empty() {
             return Health::degraded(format!(
@@ -285,20 +279,10 @@ impl Collector for Memory {
 
     fn metrics(&self) -> Vec<Metric> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut metrics = self
-            .runtime
-            .as_ref()
-            .map(Runtime::metrics)
-            .unwrap_or_default();
-        metrics.push(Metric::counter(
-            "record_decode_errors_total",
-            "Ring records that could not be decoded.",
-            self.shared.decode_errors.load(Relaxed),
-        ));
-        metrics.push(Metric::counter(
-            "events_refused_total",
-            "Events the host refused because its ring was full.",
-            self.shared.events_refused.load(Relaxed),
+        let mut metrics = self.runtime.metrics();
+        metrics.extend(handler_metrics(
+            &self.shared.decode_errors,
+            &self.shared.events_refused,
         ));
         metrics.push(Metric::gauge(
             "allocations_outstanding",
@@ -315,9 +299,7 @@ impl Collector for Memory {
 
     fn stop(&mut self) -> Result<(), PluginError> {
         self.stopping.store(true, Ordering::SeqCst);
-        if let Some(runtime) = self.runtime.as_mut() {
-            runtime.stop();
-        }
+        self.runtime.stop();
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tapio_ebpf_support::config::{RingSettings, POLL_INTERVAL, RING_BUFFER_BYTES, WAKEUP_BYTES};
-use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
+use tapio_ebpf_support::{handler_metrics, Attach, ObjectSpec, ProgramSpec, RuntimeSlot};
 use tapio_plugin_api::{
     export_plugin, Collector, Config, ConfigField, EventSink, Health, HostHandle, Metric,
     PluginError, PluginInfo, RStr,
@@ -124,14 +124,14 @@ pub fn object_spec(settings: &Settings) -> ObjectSpec {
 /// The network collector.
 pub struct Network {
     settings: Settings,
-    runtime: Option<Runtime>,
+    runtime: RuntimeSlot,
     counters: Arc<Counters>,
 }
 
 impl Network {
     /// The runtime's kernel counters (for tests): produced, dropped, delivered.
     pub fn kernel_stats(&self) -> Option<tapio_ebpf_support::stats::StatsSnapshot> {
-        self.runtime.as_ref().map(Runtime::stats)
+        self.runtime.stats()
     }
 }
 
@@ -172,50 +172,31 @@ impl Collector for Network {
         settings.validate()?;
         Ok(Network {
             settings,
-            runtime: None,
+            runtime: RuntimeSlot::default(),
             counters: Arc::new(Counters::default()),
         })
     }
 
     fn start(&mut self, sink: EventSink) -> Result<(), PluginError> {
         let handler = Handler::new(sink, Arc::clone(&self.counters));
-        let runtime = Runtime::start(object_spec(&self.settings), handler)
-            .map_err(|e| PluginError::other(e.to_string()))?;
-        self.runtime = Some(runtime);
-        Ok(())
+        self.runtime.start(object_spec(&self.settings), handler)
     }
 
     fn health(&self) -> Health {
-        match &self.runtime {
-            Some(runtime) => runtime.health(),
-            None => Health::failed("not started"),
-        }
+        self.runtime.health()
     }
 
     fn metrics(&self) -> Vec<Metric> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut metrics = self
-            .runtime
-            .as_ref()
-            .map(Runtime::metrics)
-            .unwrap_or_default();
-        metrics.push(Metric::counter(
-            "record_decode_errors_total",
-            "Ring records that could not be decoded.",
-            self.counters.decode_errors.load(Relaxed),
-        ));
-        metrics.push(Metric::counter(
-            "events_refused_total",
-            "Events the host refused because its ring was full.",
-            self.counters.events_refused.load(Relaxed),
+        let mut metrics = self.runtime.metrics();
+        metrics.extend(handler_metrics(
+            &self.counters.decode_errors,
+            &self.counters.events_refused,
         ));
         metrics
     }
 
     fn stop(&mut self) -> Result<(), PluginError> {
-        if let Some(runtime) = self.runtime.as_mut() {
-            runtime.stop();
-        }
+        self.runtime.stop();
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, Runtime};
+use tapio_ebpf_support::{Attach, ObjectSpec, ProgramSpec, RuntimeSlot};
 use tapio_plugin_api::{
     config::duration, export_plugin, Collector, Config, ConfigField, EventSink, Health, HostHandle,
     Metric, PluginError, PluginInfo, RStr,
@@ -127,14 +127,14 @@ pub fn object_spec(settings: &Settings, allowed: &[u32]) -> ObjectSpec {
 pub struct SyscallErrors {
     settings: Settings,
     allowed: Vec<u32>,
-    runtime: Option<Runtime>,
+    runtime: RuntimeSlot,
     counters: Arc<Counters>,
 }
 
 impl SyscallErrors {
     /// The runtime's kernel counters (for tests).
     pub fn kernel_stats(&self) -> Option<tapio_ebpf_support::stats::StatsSnapshot> {
-        self.runtime.as_ref().map(Runtime::stats)
+        self.runtime.stats()
     }
 }
 
@@ -200,7 +200,7 @@ impl Collector for SyscallErrors {
         Ok(SyscallErrors {
             settings,
             allowed,
-            runtime: None,
+            runtime: RuntimeSlot::default(),
             counters: Arc::new(Counters::default()),
         })
     }
@@ -212,27 +212,18 @@ impl Collector for SyscallErrors {
             Arc::clone(&self.counters),
             self.settings.report_interval,
         );
-        let runtime = Runtime::start(object_spec(&self.settings, &self.allowed), handler)
-            .map_err(|e| PluginError::other(e.to_string()))?;
-        self.runtime = Some(runtime);
-        Ok(())
+        self.runtime
+            .start(object_spec(&self.settings, &self.allowed), handler)
     }
 
     fn health(&self) -> Health {
-        match &self.runtime {
-            Some(runtime) => runtime.health(),
-            None => Health::failed("not started"),
-        }
+        self.runtime.health()
     }
 
     fn metrics(&self) -> Vec<Metric> {
         let c = &self.counters;
         let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
-        let mut metrics = self
-            .runtime
-            .as_ref()
-            .map(Runtime::metrics)
-            .unwrap_or_default();
+        let mut metrics = self.runtime.metrics();
         metrics.push(Metric::counter(
             "failures_seen_total",
             "Allow-listed failed syscalls the kernel saw (updated at each drain): equals \
@@ -288,9 +279,7 @@ impl Collector for SyscallErrors {
 
     fn stop(&mut self) -> Result<(), PluginError> {
         self.counters.stopping.store(true, Ordering::SeqCst);
-        if let Some(runtime) = self.runtime.as_mut() {
-            runtime.stop();
-        }
+        self.runtime.stop();
         Ok(())
     }
 }
