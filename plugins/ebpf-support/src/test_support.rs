@@ -214,6 +214,37 @@ impl Unprivileged {
     }
 }
 
+/// The test every eBPF plugin has: started without privileges (re-run as nobody by
+/// [`Unprivileged`]), plugin `C` reports failed health naming the missing capabilities
+/// (CAP_BPF, CAP_PERFMON) and emits nothing; the host process never sees an error.
+/// `test_name` is the calling test's path in its test binary.
+pub fn assert_unprivileged_start_names_the_capability<C: tapio_plugin_api::Collector>(
+    test_name: &str,
+) {
+    use tapio_plugin_api::HealthStatus;
+    if Unprivileged::is_child() {
+        let mut h = tapio_plugin_testkit::Harness::<C>::create("{}").unwrap();
+        h.start().unwrap();
+        let health = h.health();
+        h.stop().unwrap();
+        assert_eq!(health.status, HealthStatus::Failed, "{health:?}");
+        assert!(health.reason.contains("CAP_BPF"), "{}", health.reason);
+        assert!(h.events().is_empty(), "no synthetic events");
+        println!("UNPRIVILEGED-OK {}", health.reason);
+        return;
+    }
+    let _serial = serial();
+    let out = Unprivileged::run(test_name).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
+    assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
+}
+
 /// What [`run_in_new_cgroup`] ran.
 #[derive(Debug)]
 pub struct CgroupRun {

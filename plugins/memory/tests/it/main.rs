@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use child::{child_wait_for_end, child_wait_for_go, Workload, WORKLOAD_ENV};
 use tapio_cgroup_info::Hierarchies;
-use tapio_ebpf_support::test_support::{bpf_ready, serial, skip, Unprivileged};
+use tapio_ebpf_support::test_support::{
+    assert_unprivileged_start_names_the_capability, bpf_ready, serial, skip,
+};
 use tapio_plugin_api::HealthStatus;
 use tapio_plugin_memory::Memory;
 use tapio_plugin_testkit::{spec, Harness};
@@ -313,25 +315,7 @@ fn unknown_pid_degrades_allocation_tracking() {
 
 #[test]
 fn unprivileged_reports_missing_capability() {
-    if Unprivileged::is_child() {
-        let mut h = Harness::<Memory>::create("{}").unwrap();
-        h.start().unwrap();
-        let health = h.health();
-        h.stop().unwrap();
-        assert_eq!(health.status, HealthStatus::Failed, "{health:?}");
-        assert!(health.reason.contains("CAP_BPF"), "{}", health.reason);
-        assert!(h.events().is_empty(), "no synthetic events");
-        println!("UNPRIVILEGED-OK {}", health.reason);
-        return;
-    }
-    let _serial = serial();
-    let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_unprivileged_start_names_the_capability::<Memory>(
+        "unprivileged_reports_missing_capability",
     );
-    assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
-    assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

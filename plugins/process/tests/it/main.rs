@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tapio_ebpf_support::oracle::Bpftrace;
 use tapio_ebpf_support::test_support::{
-    bpf_ready, serial, skip, tool_ready, ChildGuard, MarkedBinary, Unprivileged,
+    assert_unprivileged_start_names_the_capability, bpf_ready, serial, skip, tool_ready,
+    ChildGuard, MarkedBinary,
 };
 use tapio_plugin_api::{HealthStatus, Severity};
 use tapio_plugin_process::ProcessCollector;
@@ -394,25 +395,7 @@ fn overload_drops_are_counted_exactly() {
 
 #[test]
 fn unprivileged_reports_missing_capability() {
-    if Unprivileged::is_child() {
-        let mut h = Harness::<ProcessCollector>::create("{}").unwrap();
-        h.start().unwrap();
-        let health = h.health();
-        h.stop().unwrap();
-        assert_eq!(health.status, HealthStatus::Failed, "{health:?}");
-        assert!(health.reason.contains("CAP_BPF"), "{}", health.reason);
-        assert!(h.events().is_empty(), "no synthetic events");
-        println!("UNPRIVILEGED-OK {}", health.reason);
-        return;
-    }
-    let _serial = serial();
-    let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_unprivileged_start_names_the_capability::<ProcessCollector>(
+        "unprivileged_reports_missing_capability",
     );
-    assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
-    assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }

@@ -7,7 +7,9 @@ mod workload;
 
 use std::time::Duration;
 
-use tapio_ebpf_support::test_support::{bpf_ready, serial, skip, Unprivileged};
+use tapio_ebpf_support::test_support::{
+    assert_unprivileged_start_names_the_capability, bpf_ready, serial, skip,
+};
 use tapio_plugin_api::HealthStatus;
 use tapio_plugin_storage_io::StorageIo;
 use tapio_plugin_testkit::{spec, Captured, Harness, Value};
@@ -199,25 +201,7 @@ fn threshold_filters_fast_io() {
 
 #[test]
 fn unprivileged_reports_missing_capability() {
-    if Unprivileged::is_child() {
-        let mut h = Harness::<StorageIo>::create("{}").unwrap();
-        h.start().unwrap();
-        let health = h.health();
-        h.stop().unwrap();
-        assert_eq!(health.status, HealthStatus::Failed, "{health:?}");
-        assert!(health.reason.contains("CAP_BPF"), "{}", health.reason);
-        assert!(h.events().is_empty(), "no synthetic events");
-        println!("UNPRIVILEGED-OK {}", health.reason);
-        return;
-    }
-    let _serial = serial();
-    let out = Unprivileged::run("unprivileged_reports_missing_capability").unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_unprivileged_start_names_the_capability::<StorageIo>(
+        "unprivileged_reports_missing_capability",
     );
-    assert!(stdout.contains("UNPRIVILEGED-OK"), "{stdout}");
-    assert!(stdout.contains("CAP_PERFMON"), "{stdout}");
 }
