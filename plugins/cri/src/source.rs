@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tapio_k8s_support::{emit_all, error_chain, Backoff, CancellationToken, HealthCell};
+use tapio_k8s_support::{
+    emit_all, error_chain, Backoff, CancellationToken, FailureLog, HealthCell,
+};
 use tapio_plugin_api::{log, EventSink};
 use tonic::transport::Channel;
 use tonic::Code;
@@ -53,6 +55,14 @@ pub(crate) struct Shared {
 
 type Client = RuntimeServiceClient<Channel>;
 
+/// The state of the connection across sessions.
+struct Link {
+    /// A session got as far as the runtime's version once (later ones are reconnects).
+    connected_once: bool,
+    /// The failures since the last connection, for the log.
+    failures: FailureLog,
+}
+
 /// Runs until `cancel` fires.
 pub(crate) async fn run(
     settings: Settings,
@@ -62,7 +72,10 @@ pub(crate) async fn run(
 ) {
     let mut tracker = Tracker::new();
     let mut backoff = Backoff::new(Duration::from_millis(250), settings.retry_max);
-    let mut connected_once = false;
+    let mut link = Link {
+        connected_once: false,
+        failures: FailureLog::new("cri"),
+    };
     loop {
         let result = session(
             &settings,
@@ -71,7 +84,7 @@ pub(crate) async fn run(
             &mut tracker,
             &mut backoff,
             &cancel,
-            &mut connected_once,
+            &mut link,
         )
         .await;
         if cancel.is_cancelled() {
@@ -82,7 +95,7 @@ pub(crate) async fn run(
         shared.stats.streaming.store(false, Ordering::Relaxed);
         let reason = error_chain(&e);
         let delay = backoff.next_delay();
-        log::warn!("cri: {reason}; retrying in {delay:?}");
+        link.failures.failed(&reason, Some(delay));
         shared.health.failed(reason);
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -99,7 +112,7 @@ async fn session(
     tracker: &mut Tracker,
     backoff: &mut Backoff,
     cancel: &CancellationToken,
-    connected_once: &mut bool,
+    link: &mut Link,
 ) -> Result<(), CriError> {
     let path = detect_socket(&settings.socket)?;
     let mut client = connect(&path, settings.timeout).await?;
@@ -112,10 +125,11 @@ async fn session(
         name: version.runtime_name,
         version: version.runtime_version,
     };
-    if *connected_once {
+    if link.connected_once {
         shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
     }
-    *connected_once = true;
+    link.connected_once = true;
+    link.failures.recovered();
     log::info!(
         "cri: connected to {} {} (CRI {}) on {}",
         runtime.name,

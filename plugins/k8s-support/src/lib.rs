@@ -3,6 +3,7 @@
 //! - [`OwnedEvent`]: an event that owns its strings, lent to the sink in batches;
 //! - [`HealthCell`]: the health a worker reports and `Collector::health` reads;
 //! - [`Backoff`]: capped exponential backoff with jitter for reconnects;
+//! - [`FailureLog`]: the log of a source that keeps failing, without flooding;
 //! - [`AsyncWorker`]: a thread running the plugin's own tokio runtime, stopped and joined
 //!   by `stop` (plugins never see the host's runtime);
 //! - `testing` (feature): in-test HTTP(S) servers with self-signed certificates, for tests
@@ -13,6 +14,7 @@
 mod backoff;
 mod emit;
 mod errors;
+mod failure_log;
 mod health;
 mod worker;
 
@@ -22,6 +24,7 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use emit::{emit_all, OwnedEvent, OwnedValue};
 pub use errors::error_chain;
+pub use failure_log::{FailureLog, Logged, REMIND_EVERY};
 pub use health::HealthCell;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{AsyncWorker, WorkerError};

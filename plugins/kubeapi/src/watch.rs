@@ -21,7 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, ResourceExt};
 use parking_lot::Mutex;
 use tapio_k8s_support::{
-    emit_all, error_chain, Backoff, CancellationToken, HealthCell, OwnedEvent,
+    emit_all, error_chain, Backoff, CancellationToken, FailureLog, HealthCell, OwnedEvent,
 };
 use tapio_plugin_api::{log, EventSink, Severity};
 
@@ -126,14 +126,18 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), settings.retry_max);
+    let mut failures = FailureLog::new("kubeapi");
     let client = loop {
         match make_client(&settings).await {
-            Ok(c) => break c,
+            Ok(c) => {
+                failures.recovered();
+                break c;
+            }
             Err(e) => {
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
                 let reason = error_chain(&e);
                 let delay = backoff.next_delay();
-                log::warn!("kubeapi: {reason}; retrying in {delay:?}");
+                failures.failed(&reason, Some(delay));
                 shared.health.failed(reason);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -263,6 +267,7 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
     let mut batch: Vec<OwnedEvent> = Vec::new();
     let stats = &ctx.shared.stats;
     let mut failing = false;
+    let mut failures = FailureLog::new(format!("kubeapi: {label}"));
     loop {
         // A watch that restarts successfully yields nothing until the next change, so while
         // failing, a one-item list (same resource, selector and credentials) tells whether
@@ -273,6 +278,7 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
                 _ = tokio::time::sleep(probe_every) => {
                     if api.list(&probe_params).await.is_ok() {
                         failing = false;
+                        failures.recovered();
                         ctx.shared.set(&label, WatchState::Watching);
                     }
                     continue;
@@ -296,12 +302,15 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
             Err(e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 let reason = error_chain(&e);
-                log::warn!("kubeapi: {label}: {reason}");
+                failures.failed(&reason, None);
                 ctx.shared.set(&label, WatchState::Failing(reason));
                 failing = true;
                 continue;
             }
         };
+        if failing {
+            failures.recovered();
+        }
         failing = false;
         let flush = match event {
             Event::Init => {

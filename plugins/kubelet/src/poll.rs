@@ -8,8 +8,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tapio_k8s_support::{emit_all, error_chain, Backoff, CancellationToken, HealthCell};
-use tapio_plugin_api::{log, EventSink};
+use tapio_k8s_support::{
+    emit_all, error_chain, Backoff, CancellationToken, FailureLog, HealthCell,
+};
+use tapio_plugin_api::EventSink;
 
 use crate::client::{KubeletClient, KubeletError};
 use crate::detect::{pod_findings, summary_findings, Reporter, Thresholds};
@@ -68,6 +70,7 @@ pub(crate) async fn run(
     );
     let mut reporter = Reporter::default();
     let mut client: Option<KubeletClient> = None;
+    let mut failures = FailureLog::new("kubelet");
     loop {
         // The client is built in the loop so that a missing CA or certificate is reported
         // as health and retried like an unreachable kubelet.
@@ -85,6 +88,7 @@ pub(crate) async fn run(
         let delay = match result {
             Ok(()) => {
                 shared.health.healthy();
+                failures.recovered();
                 backoff.reset();
                 settings.interval
             }
@@ -92,7 +96,7 @@ pub(crate) async fn run(
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
                 let reason = error_chain(&e);
                 let delay = backoff.next_delay();
-                log::warn!("kubelet: {reason}; retrying in {delay:?}");
+                failures.failed(&reason, Some(delay));
                 shared.health.failed(reason);
                 delay
             }
