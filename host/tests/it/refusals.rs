@@ -209,18 +209,7 @@ fn a_plugin_that_panics_in_start_is_isolated() {
         &["faulty", "panicked on thread", "panic in start, on purpose"],
         Duration::from_secs(1),
     );
-    host.wait_metric(
-        "tapio_plugin_panics_total",
-        "plugin=\"faulty\"",
-        Duration::from_secs(3),
-        |v| v >= 1.0,
-    );
-    host.wait_metric(
-        "tapio_plugin_health_status",
-        "plugin=\"faulty\"",
-        Duration::from_secs(3),
-        |v| v == 2.0,
-    );
+    assert_panic_counted_and_marked_failed(&host);
     assert_still_running(&mut host);
 }
 
@@ -240,12 +229,7 @@ fn a_plugin_that_panics_while_emitting_is_isolated() {
         e.iter().filter(|e| e["source"] == "faulty").count() == 3
     })
     .expect("the events emitted before the panic are kept");
-    host.wait_metric(
-        "tapio_plugin_health_status",
-        "plugin=\"faulty\"",
-        Duration::from_secs(3),
-        |v| v == 2.0,
-    );
+    assert_marked_failed(&host);
     assert_still_running(&mut host);
 }
 
@@ -256,18 +240,7 @@ fn a_plugin_that_panics_on_its_own_thread_is_isolated() {
         &["faulty", "panicked on thread", "panic on a helper thread"],
         Duration::from_secs(5),
     );
-    host.wait_metric(
-        "tapio_plugin_panics_total",
-        "plugin=\"faulty\"",
-        Duration::from_secs(3),
-        |v| v >= 1.0,
-    );
-    host.wait_metric(
-        "tapio_plugin_health_status",
-        "plugin=\"faulty\"",
-        Duration::from_secs(3),
-        |v| v == 2.0,
-    );
+    assert_panic_counted_and_marked_failed(&host);
     assert_still_running(&mut host);
 }
 
@@ -358,4 +331,25 @@ fn the_sha256_allowlist_pins_which_builds_load() {
     );
     assert!(host.events_of("faulty").is_empty());
     assert_still_running(&mut host);
+}
+
+/// The faulty plugin's panic is counted and its health is failed (2).
+fn assert_panic_counted_and_marked_failed(host: &Host) {
+    host.wait_metric(
+        "tapio_plugin_panics_total",
+        "plugin=\"faulty\"",
+        Duration::from_secs(3),
+        |v| v >= 1.0,
+    );
+    assert_marked_failed(host);
+}
+
+/// The faulty plugin's health is failed (2).
+fn assert_marked_failed(host: &Host) {
+    host.wait_metric(
+        "tapio_plugin_health_status",
+        "plugin=\"faulty\"",
+        Duration::from_secs(3),
+        |v| v == 2.0,
+    );
 }
