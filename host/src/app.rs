@@ -133,6 +133,8 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
     let mut sighup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let host = host_name();
     let c = loaded.config.clone();
+    // What the settings fixed at start were built from (compared with each SIGHUP's file).
+    let started_with = loaded.clone();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %loaded.file,
@@ -227,7 +229,7 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 systemd::reloading();
-                reload(&args, &matches, &supervisor, rule_reloader.as_ref());
+                reload(&args, &matches, &started_with, &supervisor, rule_reloader.as_ref());
                 systemd::ready(&status::status_line(&observer));
             }
         }
@@ -257,6 +259,7 @@ async fn run_async(args: RunArgs, matches: ArgMatches, loaded: LoadedConfig) -> 
 fn reload(
     args: &RunArgs,
     matches: &ArgMatches,
+    running: &LoadedConfig,
     supervisor: &Supervisor,
     rules: Option<&crate::correlate::setup::RuleReloader>,
 ) {
@@ -272,6 +275,13 @@ fn reload(
     match load_config(args, matches) {
         Ok(loaded) => {
             tracing::info!(config = %path.display(), "SIGHUP: config reloaded");
+            let fixed = crate::config::reload::needs_restart(&running.config, &loaded.config);
+            if !fixed.is_empty() {
+                tracing::warn!(
+                    settings = %fixed.join(", "),
+                    "SIGHUP: these settings changed but apply only at start: restart to apply them (systemctl restart tapio-collector); plugins and rules were reloaded"
+                );
+            }
             if let Some(r) = rules {
                 r.reload(&loaded.config.correlation);
             }

@@ -8,6 +8,7 @@
 
 pub mod correlation;
 pub mod env;
+pub mod reload;
 pub mod schema;
 
 use std::collections::BTreeMap;

@@ -150,6 +150,29 @@ fn sighup_reloads_the_config_and_restarts_changed_plugins() {
             .any(|e| e["attributes"]["heartbeat.message"] == "second")
     })
     .expect("second config runs");
+    assert!(
+        !host.log().contains("apply only at start"),
+        "a plugin section change applies live"
+    );
+
+    // A setting built at start (the metrics endpoint, an exporter) is named, not silently
+    // ignored; the plugin change in the same file still applies.
+    let text = std::fs::read_to_string(&host.config)
+        .unwrap()
+        .replace("message: second", "message: third")
+        + "export:\n  otlp:\n    max_in_flight: 9\npipeline:\n  status_interval: 7s\n";
+    std::fs::write(&host.config, text).unwrap();
+    host.signal(libc::SIGHUP);
+    let line = host.expect_log(&["SIGHUP: these settings changed"], Duration::from_secs(5));
+    assert!(
+        line.contains("export.otlp") && line.contains("pipeline.status_interval"),
+        "{line}"
+    );
+    host.wait_events(Duration::from_secs(3), |e| {
+        e.iter()
+            .any(|e| e["attributes"]["heartbeat.message"] == "third")
+    })
+    .expect("the plugin change applied");
 
     // A broken config is refused and the running one kept.
     std::fs::write(&host.config, "plugins: [broken\n").unwrap();
