@@ -31,6 +31,25 @@ fn nats_server(port: u16, store: &Path) -> Option<Peer> {
     Some(Peer::start("nats-server", cmd, "Server is ready"))
 }
 
+/// Runs `py/nats_check.py` (a nats-py pull consumer on stream TAPIO_TEST, `tapio.events.>`)
+/// with `args`; returns its JSON report.
+fn nats_check(python: &Path, port: u16, args: &[&str]) -> Value {
+    let out = Command::new(python)
+        .arg(script("nats_check.py"))
+        .args(["--url", &format!("nats://127.0.0.1:{port}")])
+        .args(["--stream", "TAPIO_TEST", "--filter", "tapio.events.>"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nats_check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 fn nats_yaml(port: u16) -> String {
     format!(
         "orchestrator:\n  nats:\n    enabled: true\n    url: nats://127.0.0.1:{port}\n    stream: TAPIO_TEST\n    backoff: {{initial: 100ms, max: 500ms}}\n"
@@ -75,26 +94,7 @@ fn every_event_reaches_a_pull_consumer_exactly_once_across_a_nats_restart() {
     assert!(acked_at_kill < 6000.0, "the restart happened mid-stream");
     host.expect_log(&["connected to NATS JetStream"], Duration::from_secs(1));
 
-    let out = Command::new(&python)
-        .arg(script("nats_check.py"))
-        .args([
-            "--url",
-            &format!("nats://127.0.0.1:{p}"),
-            "--stream",
-            "TAPIO_TEST",
-            "--filter",
-            "tapio.events.>",
-        ])
-        .args(["--expect", "6000", "--republish", "100"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nats_check failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let report = nats_check(&python, p, &["--expect", "6000", "--republish", "100"]);
     let messages = report["messages"].as_array().unwrap();
     let ids: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
     let unique: HashSet<&str> = ids.iter().copied().collect();
@@ -364,20 +364,7 @@ fn a_stream_deleted_mid_stream_is_created_again_and_nothing_is_dropped() {
     // The stream exists again and holds what was published after the delete (give or take
     // the few publishes in flight at 1000/s while the delete ran, stored in the old stream
     // but counted as acked a moment later).
-    let out = Command::new(&python)
-        .arg(script("nats_check.py"))
-        .args(["--url", &format!("nats://127.0.0.1:{p}")])
-        .args(["--stream", "TAPIO_TEST", "--filter", "tapio.events.>"])
-        .args(["--expect", "1", "--timeout", "5"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let report = nats_check(&python, p, &["--expect", "1", "--timeout", "5"]);
     let stored = report["stream_messages"].as_f64().unwrap();
     assert!(
         stored >= 4000.0 - acked_at_delete - 20.0 && stored <= 4000.0,
