@@ -346,23 +346,11 @@ fn tls_round(python: &Path, mutual: bool) {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let p = port();
-    let mut args = vec![
-        "--tls-cert".to_owned(),
-        pki.server_cert.display().to_string(),
-        "--tls-key".to_owned(),
-        pki.server_key.display().to_string(),
-    ];
-    if mutual {
-        args.extend(["--client-ca".to_owned(), pki.ca.display().to_string()]);
-    }
+    let args = pki.server_args(mutual);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = PyServer::start(python, p, &dir.path().join("got.jsonl"), &args);
     let client = if mutual {
-        format!(
-            "      cert: {}\n      key: {}\n",
-            pki.client_cert.display(),
-            pki.client_key.display()
-        )
+        pki.client_yaml(6)
     } else {
         String::new()
     };

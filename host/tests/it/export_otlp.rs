@@ -220,23 +220,12 @@ fn otlp_over_mutual_tls_on_grpc_and_http_and_refused_without_a_client_certificat
     let pki = pki(dir.path());
     let out = dir.path().join("otlp.jsonl");
     let (g, h) = (port(), port());
-    let tls_args = [
-        "--tls-cert".to_owned(),
-        pki.server_cert.display().to_string(),
-        "--tls-key".to_owned(),
-        pki.server_key.display().to_string(),
-        "--client-ca".to_owned(),
-        pki.ca.display().to_string(),
-    ];
+    let tls_args = pki.server_args(true);
     let tls_args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
     let _rx = receiver(&python, g, h, &out, &tls_args);
     let yaml = |protocol: &str, port: u16, client_cert: bool, events: u64| {
         let identity = if client_cert {
-            format!(
-                "      cert: {}\n      key: {}\n",
-                pki.client_cert.display(),
-                pki.client_key.display()
-            )
+            pki.client_yaml(6)
         } else {
             String::new()
         };

@@ -277,3 +277,30 @@ pub fn pki(dir: &Path) -> Pki {
         client_key: write("client.key", client_key.serialize_pem()),
     }
 }
+
+impl Pki {
+    /// The Python test servers' TLS flags: `--tls-cert`, `--tls-key`, and with `mutual`
+    /// `--client-ca` (client certificates required).
+    pub fn server_args(&self, mutual: bool) -> Vec<String> {
+        let mut args = vec![
+            "--tls-cert".to_owned(),
+            self.server_cert.display().to_string(),
+            "--tls-key".to_owned(),
+            self.server_key.display().to_string(),
+        ];
+        if mutual {
+            args.extend(["--client-ca".to_owned(), self.ca.display().to_string()]);
+        }
+        args
+    }
+
+    /// The `cert:` and `key:` lines of a TLS config section at `indent` spaces.
+    pub fn client_yaml(&self, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        format!(
+            "{pad}cert: {}\n{pad}key: {}\n",
+            self.client_cert.display(),
+            self.client_key.display()
+        )
+    }
+}
