@@ -17,6 +17,12 @@ use crate::export_support::{
 use crate::support::{plugin_lib, wait_for, Host, HostOptions};
 
 fn nats_server(port: u16, store: &Path) -> Option<Peer> {
+    nats_server_with(port, store, &[])
+}
+
+/// `nats-server -js` on 127.0.0.1:`port` with its store in `store` and `extra` flags (auth,
+/// TLS); `None` (after saying why) when nats-server is not installed.
+fn nats_server_with(port: u16, store: &Path, extra: &[&std::ffi::OsStr]) -> Option<Peer> {
     if Command::new("nats-server")
         .arg("--version")
         .output()
@@ -26,9 +32,26 @@ fn nats_server(port: u16, store: &Path) -> Option<Peer> {
         return None;
     }
     let mut cmd = Command::new("nats-server");
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js"])
+        .args(extra)
+        .arg("-sd")
         .arg(store);
     Some(Peer::start("nats-server", cmd, "Server is ready"))
+}
+
+/// A host whose NATS credentials are refused: it says so with `expect` in the line, acks
+/// nothing and keeps running.
+fn assert_refused(bad: &mut Host, expect: &str) {
+    let line = bad.expect_log(
+        &["cannot reach NATS JetStream; retrying"],
+        Duration::from_secs(15),
+    );
+    assert!(line.to_lowercase().contains(expect), "{line}");
+    assert_eq!(
+        bad.metric("tapio_export_acked_events_total", "exporter=\"nats\""),
+        Some(0.0)
+    );
+    assert!(bad.alive());
 }
 
 /// Runs `py/nats_check.py` (a nats-py pull consumer on stream TAPIO_TEST, `tapio.events.>`)
@@ -162,27 +185,10 @@ fn an_unreachable_nats_is_logged_and_every_event_is_accounted_for() {
 fn token_authentication_is_used_and_a_wrong_token_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let p = port();
-    if Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        cannot_run("nats-server is not installed (apt nats-server)");
+    let auth = ["--auth", "s3cret"].map(std::ffi::OsStr::new);
+    let Some(_nats) = nats_server_with(p, &dir.path().join("js"), &auth) else {
         return;
-    }
-    let mut cmd = Command::new("nats-server");
-    cmd.args([
-        "-a",
-        "127.0.0.1",
-        "-p",
-        &p.to_string(),
-        "-js",
-        "--auth",
-        "s3cret",
-        "-sd",
-    ])
-    .arg(dir.path().join("js"));
-    let _nats = Peer::start("nats-server", cmd, "Server is ready");
+    };
     let good = Host::start(HostOptions {
         yaml: nats_yaml(p).replace("    backoff", "    token: s3cret\n    backoff")
             + &loadgen_yaml(500, 1000),
@@ -201,45 +207,32 @@ fn token_authentication_is_used_and_a_wrong_token_is_reported() {
         preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
         ..HostOptions::default()
     });
-    let line = bad.expect_log(
-        &["cannot reach NATS JetStream; retrying"],
-        Duration::from_secs(10),
-    );
-    assert!(line.to_lowercase().contains("authorization"), "{line}");
-    assert_eq!(
-        bad.metric("tapio_export_acked_events_total", "exporter=\"nats\""),
-        Some(0.0)
-    );
-    assert!(bad.alive());
+    assert_refused(&mut bad, "authorization");
 }
 
 #[test]
 fn user_password_and_mutual_tls_are_used_and_wrong_ones_are_reported() {
-    if Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        cannot_run("nats-server is not installed (apt nats-server)");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let p = port();
-    let mut cmd = Command::new("nats-server");
-    // -D: the server logs each client's TLS handshake.
-    cmd.args(["-a", "127.0.0.1", "-p", &p.to_string(), "-js", "-D"])
-        .args(["--user", "tapio", "--pass", "pa55word"])
-        .arg("--tlsverify")
-        .arg("--tlscert")
-        .arg(&pki.server_cert)
-        .arg("--tlskey")
-        .arg(&pki.server_key)
-        .arg("--tlscacert")
-        .arg(&pki.ca)
-        .arg("-sd")
-        .arg(dir.path().join("js"));
-    let nats = Peer::start("nats-server", cmd, "Server is ready");
+    let flags = [
+        // -D: the server logs each client's TLS handshake.
+        "-D".as_ref(),
+        "--user".as_ref(),
+        "tapio".as_ref(),
+        "--pass".as_ref(),
+        "pa55word".as_ref(),
+        "--tlsverify".as_ref(),
+        "--tlscert".as_ref(),
+        pki.server_cert.as_os_str(),
+        "--tlskey".as_ref(),
+        pki.server_key.as_os_str(),
+        "--tlscacert".as_ref(),
+        pki.ca.as_os_str(),
+    ];
+    let Some(nats) = nats_server_with(p, &dir.path().join("js"), &flags) else {
+        return;
+    };
     let yaml = |password: &str, client_cert: bool, events: u64| {
         let mut creds = format!(
             "    user: tapio\n    password: {password}\n    tls_ca: {}\n",
@@ -285,19 +278,8 @@ fn user_password_and_mutual_tls_are_used_and_wrong_ones_are_reported() {
             preinstalled: vec![(plugin_lib("loadgen"), "loadgen.so".into())],
             ..HostOptions::default()
         });
-        let line = bad.expect_log(
-            &["cannot reach NATS JetStream; retrying"],
-            Duration::from_secs(15),
-        );
-        assert!(
-            line.to_lowercase().contains(expect),
-            "password {password}, client certificate {client_cert}: {line}"
-        );
-        assert_eq!(
-            bad.metric("tapio_export_acked_events_total", "exporter=\"nats\""),
-            Some(0.0)
-        );
-        assert!(bad.alive());
+        eprintln!("password {password}, client certificate {client_cert}:");
+        assert_refused(&mut bad, expect);
     }
 }
 
