@@ -7,12 +7,23 @@
 //! pid -> cgroup -> container -> pod -> workload; [`enrich`] appends the resolved attributes
 //! an event does not carry yet (OpenTelemetry names).
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 
-use crate::correlate::cgroup_path;
+use crate::correlate::cgroup_path::{self, CgroupOwner};
 use crate::correlate::lru::BoundedMap;
+use crate::correlate::view::{bit, View, JOB_NAME};
 use crate::correlate::vocab::{attr, types};
 use crate::event::{Attribute, Event, Value};
+
+/// A shared id or name. The entity tables, every [`Resolved`] and the groups share one
+/// allocation per container id, pod uid, path or name instead of copying it per event.
+pub type Name = Arc<str>;
+
+fn name(s: &str) -> Name {
+    Arc::from(s)
+}
 
 /// Size limits and TTL of the entity tables.
 #[derive(Debug, Clone, Copy)]
@@ -44,45 +55,47 @@ pub struct ProcInfo {
     /// Parent pid.
     pub ppid: Option<u32>,
     /// Executable name.
-    pub exe: Option<CompactString>,
+    pub exe: Option<Name>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path (from an event or `/proc/<pid>/cgroup`).
-    pub cgroup_path: Option<CompactString>,
+    pub cgroup_path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
-    /// Pod uid (from the cgroup path).
-    pub pod_uid: Option<CompactString>,
+    pub container: Option<Name>,
+    /// Pod uid (from the cgroup path, or the container's pod).
+    pub pod_uid: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
 }
 
 /// What is known about a cgroup.
 #[derive(Debug, Clone, Default)]
 pub struct CgroupInfo {
     /// Path in the v2 (or memory) hierarchy.
-    pub path: Option<CompactString>,
+    pub path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
+    pub container: Option<Name>,
     /// Pod uid.
-    pub pod_uid: Option<CompactString>,
+    pub pod_uid: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
 }
 
 /// What is known about a pod.
 #[derive(Debug, Clone, Default)]
 pub struct PodInfo {
     /// Name.
-    pub name: Option<CompactString>,
+    pub name: Option<Name>,
     /// Namespace.
-    pub namespace: Option<CompactString>,
+    pub namespace: Option<Name>,
     /// Node.
-    pub node: Option<CompactString>,
+    pub node: Option<Name>,
     /// Controlling owner kind (`ReplicaSet`, `StatefulSet`, ...).
-    pub owner_kind: Option<CompactString>,
+    pub owner_kind: Option<Name>,
     /// Controlling owner name.
-    pub owner_name: Option<CompactString>,
+    pub owner_name: Option<Name>,
+    /// `namespace/replicaset` when the owner is a ReplicaSet (the key of its Deployment).
+    pub replicaset_key: Option<Name>,
     /// Pod IP.
     pub ip: Option<CompactString>,
     /// Labels (`k=v,k=v`).
@@ -98,35 +111,35 @@ pub struct ServiceInfo {
     pub cluster_ip: Option<CompactString>,
 }
 
-/// The entities one event resolves to.
+/// The entities one event resolves to (names shared with the entity tables).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolved {
     /// Process.
     pub pid: Option<u32>,
     /// Executable.
-    pub exe: Option<CompactString>,
+    pub exe: Option<Name>,
     /// Parent process.
     pub ppid: Option<u32>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path.
-    pub cgroup_path: Option<CompactString>,
+    pub cgroup_path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
+    pub container: Option<Name>,
     /// Pod uid.
-    pub pod_uid: Option<CompactString>,
+    pub pod_uid: Option<Name>,
     /// Pod name.
-    pub pod_name: Option<CompactString>,
+    pub pod_name: Option<Name>,
     /// Namespace.
-    pub namespace: Option<CompactString>,
+    pub namespace: Option<Name>,
     /// Node.
-    pub node: Option<CompactString>,
+    pub node: Option<Name>,
     /// Workload kind (`Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`).
-    pub workload_kind: Option<CompactString>,
+    pub workload_kind: Option<Name>,
     /// Workload name.
-    pub workload_name: Option<CompactString>,
+    pub workload_name: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
 }
 
 impl Resolved {
@@ -182,10 +195,11 @@ const MAX_CLIENTS_PER_PEER: usize = 16;
 pub struct EntityGraph {
     procs: BoundedMap<u32, ProcInfo>,
     cgroups: BoundedMap<u64, CgroupInfo>,
-    containers: BoundedMap<CompactString, CompactString>,
-    pods: BoundedMap<CompactString, PodInfo>,
+    /// Container id -> pod uid (empty: unknown).
+    containers: BoundedMap<Name, Option<Name>>,
+    pods: BoundedMap<Name, PodInfo>,
     /// `namespace/replicaset` -> deployment.
-    replicasets: BoundedMap<CompactString, CompactString>,
+    replicasets: BoundedMap<Name, Name>,
     /// `namespace/service`.
     services: BoundedMap<CompactString, ServiceInfo>,
     nodes: BoundedMap<CompactString, ()>,
@@ -193,24 +207,47 @@ pub struct EntityGraph {
     peers: BoundedMap<CompactString, Vec<CompactString>>,
     /// IP -> the workload key that owns it (pod IP, service cluster IP).
     ip_owner: BoundedMap<CompactString, CompactString>,
+    deployment: Name,
+    replicaset: Name,
+    /// The table the incremental TTL sweep is in.
+    sweep_table: usize,
 }
 
-fn str_attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attribute(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// Entity tables swept by [`EntityGraph::expire_some`].
+const TABLES: usize = 9;
+
+/// Sets `slot` to `v` unless it holds it already (allocates only on a change); whether it
+/// changed.
+fn set(slot: &mut Option<Name>, v: Option<&str>) -> bool {
+    if let Some(v) = v {
+        if slot.as_deref() != Some(v) {
+            *slot = Some(name(v));
+            return true;
+        }
+    }
+    false
 }
 
-fn int_attr(e: &Event, key: &str) -> Option<i64> {
-    e.attribute(key).and_then(Value::as_i64)
-}
-
-fn set(slot: &mut Option<CompactString>, v: Option<&str>) {
+fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
             *slot = Some(CompactString::new(v));
         }
     }
+}
+
+/// The event's own value of a field, sharing `known` when it is the same text.
+fn share(own: Option<&str>, known: Option<&Name>) -> Option<Name> {
+    let own = own?;
+    Some(match known {
+        Some(k) if &**k == own => Arc::clone(k),
+        _ => name(own),
+    })
+}
+
+/// The cgroup owner named by a view's `cgroup.path` (parsed once per event).
+pub fn owner_of(v: &View<'_>) -> CgroupOwner {
+    v.cgroup_path.map(cgroup_path::parse).unwrap_or_default()
 }
 
 impl EntityGraph {
@@ -227,6 +264,9 @@ impl EntityGraph {
             nodes: BoundedMap::new(limits.max_workloads, ttl),
             peers: BoundedMap::new(limits.max_peers, ttl),
             ip_owner: BoundedMap::new(limits.max_peers, ttl),
+            deployment: name("Deployment"),
+            replicaset: name("ReplicaSet"),
+            sweep_table: 0,
         }
     }
 
@@ -251,7 +291,8 @@ impl EntityGraph {
         }
     }
 
-    /// Forgets entities idle longer than the TTL.
+    /// Forgets entities idle longer than the TTL (a whole pass over every table; the stage
+    /// uses [`EntityGraph::expire_some`] instead).
     pub fn expire(&mut self, now_ns: u64) {
         self.procs.expire(now_ns);
         self.cgroups.expire(now_ns);
@@ -262,6 +303,36 @@ impl EntityGraph {
         self.nodes.expire(now_ns);
         self.peers.expire(now_ns);
         self.ip_owner.expire(now_ns);
+    }
+
+    /// Examines at most `budget` entries of the tables for TTL expiry, continuing where the
+    /// last call stopped: spreads the sweep over many batches instead of one long pause.
+    pub fn expire_some(&mut self, now_ns: u64, budget: usize) {
+        // One table at a time, round robin: a big table cannot starve the others.
+        let mut left = budget;
+        for _ in 0..TABLES {
+            let done = match self.sweep_table {
+                0 => self.procs.expire_some(now_ns, left),
+                1 => self.cgroups.expire_some(now_ns, left),
+                2 => self.containers.expire_some(now_ns, left),
+                3 => self.pods.expire_some(now_ns, left),
+                4 => self.replicasets.expire_some(now_ns, left),
+                5 => self.services.expire_some(now_ns, left),
+                6 => self.nodes.expire_some(now_ns, left),
+                7 => self.peers.expire_some(now_ns, left),
+                _ => self.ip_owner.expire_some(now_ns, left),
+            };
+            match done {
+                Some(rest) => {
+                    self.sweep_table = (self.sweep_table + 1) % TABLES;
+                    left = rest;
+                    if left == 0 {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
     }
 
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
@@ -276,7 +347,7 @@ impl EntityGraph {
     pub fn learn_proc_cgroup(&mut self, pid: u32, path: &str, cgroup_id: Option<u64>, now_ns: u64) {
         let owner = cgroup_path::parse(path);
         let p = self.procs.entry(pid, now_ns, ProcInfo::default);
-        p.cgroup_path = Some(CompactString::new(path));
+        p.cgroup_path = Some(name(path));
         if p.cgroup_id.is_none() {
             p.cgroup_id = cgroup_id;
         }
@@ -284,55 +355,52 @@ impl EntityGraph {
         set(&mut p.pod_uid, owner.pod_uid.as_deref());
         set(&mut p.unit, owner.unit.as_deref());
         if let (Some(c), Some(pod)) = (&owner.container_id, &owner.pod_uid) {
-            *self
-                .containers
-                .entry(CompactString::new(c), now_ns, CompactString::default) =
-                CompactString::new(pod);
+            let slot = self.containers.entry_by(c.as_str(), name, now_ns, || None);
+            set(slot, Some(pod));
         }
     }
 
     /// Learns from one event (before it is resolved).
     pub fn observe(&mut self, e: &Event) {
-        let now = e.timestamp_ns;
-        let pid = e
-            .pid
-            .or_else(|| int_attr(e, attr::PROCESS_PID).and_then(|p| u32::try_from(p).ok()));
-        let container = e
-            .container_id
-            .as_deref()
-            .or_else(|| str_attr(e, attr::CONTAINER_ID));
-        let pod_uid = str_attr(e, attr::POD_UID);
-        let path = str_attr(e, attr::CGROUP_PATH);
-        let owner = path.map(cgroup_path::parse).unwrap_or_default();
-        let container = container.or(owner.container_id.as_deref());
-        let pod_uid = pod_uid.or(owner.pod_uid.as_deref());
-        let unit = str_attr(e, attr::UNIT).or(owner.unit.as_deref());
+        let v = View::of(e);
+        self.observe_view(e, &v, &owner_of(&v));
+    }
 
-        if let Some(pid) = pid {
+    /// Learns from one event, read through its view (`owner`: of its `cgroup.path`).
+    pub fn observe_view(&mut self, e: &Event, v: &View<'_>, owner: &CgroupOwner) {
+        let now = e.timestamp_ns;
+        let container = v.container.or(owner.container_id.as_deref());
+        let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
+        let unit = v.unit.or(owner.unit.as_deref());
+
+        if let Some(pid) = v.pid {
             let p = self.procs.entry(pid, now, ProcInfo::default);
-            if let Some(ppid) = int_attr(e, attr::PROCESS_PPID).and_then(|v| u32::try_from(v).ok())
-            {
+            if let Some(ppid) = v.ppid {
                 p.ppid = Some(ppid);
             }
-            set(&mut p.exe, str_attr(e, attr::PROCESS_EXE));
+            set(&mut p.exe, v.exe);
             if e.cgroup_id.is_some() {
                 p.cgroup_id = e.cgroup_id;
             }
-            set(&mut p.cgroup_path, path);
-            set(&mut p.container, container);
+            set(&mut p.cgroup_path, v.cgroup_path);
+            if let Some(c) = container {
+                if p.container.as_deref() != Some(c) {
+                    // Share the container table's id when it knows the container.
+                    p.container = Some(match self.containers.get_key_value(c) {
+                        Some((k, _)) => Arc::clone(k),
+                        None => name(c),
+                    });
+                }
+            }
             set(&mut p.pod_uid, pod_uid);
             set(&mut p.unit, unit);
             if e.event_type == types::PROCESS_EXEC && p.exe.is_none() {
-                set(&mut p.exe, str_attr(e, "process.executable.path"));
+                set(&mut p.exe, v.exe_path);
             }
             // Cache the container's pod on the process: one lookup less per later event.
             if p.pod_uid.is_none() {
                 if let Some(c) = &p.container {
-                    p.pod_uid = self
-                        .containers
-                        .get(c.as_str())
-                        .filter(|u| !u.is_empty())
-                        .cloned();
+                    p.pod_uid = self.containers.get(&**c).cloned().flatten();
                 }
             }
         }
@@ -340,23 +408,14 @@ impl EntityGraph {
         // a root cgroup is shared by everything: a cgroup id learns only what the event
         // says of that very cgroup. The envelope id goes with the envelope container id;
         // the `cgroup.path` goes with the `cgroup.id` attribute (the plugins set both).
-        let envelope_container = e
-            .container_id
-            .as_deref()
-            .or_else(|| str_attr(e, attr::CONTAINER_ID));
         if let Some(cg) = e.cgroup_id.filter(|c| *c > 1) {
             let c = self.cgroups.entry(cg, now, CgroupInfo::default);
-            set(&mut c.container, envelope_container);
-            if envelope_container.is_some() {
-                set(&mut c.pod_uid, str_attr(e, attr::POD_UID));
+            set(&mut c.container, v.container);
+            if v.container.is_some() {
+                set(&mut c.pod_uid, v.pod_uid);
             }
         }
-        if let (Some(cg), Some(p)) = (
-            int_attr(e, "cgroup.id")
-                .map(|v| v as u64)
-                .filter(|c| *c > 1),
-            path,
-        ) {
+        if let (Some(cg), Some(p)) = (v.cgroup_path_id.filter(|c| *c > 1), v.cgroup_path) {
             let c = self.cgroups.entry(cg, now, CgroupInfo::default);
             set(&mut c.path, Some(p));
             set(&mut c.container, owner.container_id.as_deref());
@@ -364,77 +423,85 @@ impl EntityGraph {
             set(&mut c.unit, owner.unit.as_deref());
         }
         if let (Some(c), Some(pod)) = (container, pod_uid) {
-            let slot = self.containers.entry_by(
-                c,
-                |k: &str| CompactString::new(k),
-                now,
-                CompactString::default,
-            );
-            if slot != pod {
-                *slot = CompactString::new(pod);
-            }
+            let slot = self.containers.entry_by(c, name, now, || None);
+            set(slot, Some(pod));
         }
         if let Some(pod) = pod_uid {
-            let info =
-                self.pods
-                    .entry_by(pod, |k: &str| CompactString::new(k), now, PodInfo::default);
-            set(&mut info.name, str_attr(e, attr::POD_NAME));
-            set(&mut info.namespace, str_attr(e, attr::NAMESPACE));
-            set(&mut info.node, str_attr(e, attr::NODE));
-            let is_pod_object = str_attr(e, attr::OBJECT_KIND) == Some("Pod")
-                || e.event_type.starts_with("k8s.pod.");
+            let info = self.pods.entry_by(pod, name, now, PodInfo::default);
+            set(&mut info.name, v.pod_name);
+            let mut owner_changed = set(&mut info.namespace, v.namespace);
+            set(&mut info.node, v.node);
+            let is_pod_object =
+                v.object_kind == Some("Pod") || e.event_type.starts_with("k8s.pod.");
             if is_pod_object {
-                set(&mut info.owner_kind, str_attr(e, attr::OWNER_KIND));
-                set(&mut info.owner_name, str_attr(e, attr::OWNER_NAME));
-                set(&mut info.labels, str_attr(e, attr::OBJECT_LABELS));
+                owner_changed |= set(&mut info.owner_kind, v.owner_kind);
+                owner_changed |= set(&mut info.owner_name, v.owner_name);
+                set_compact(&mut info.labels, v.labels);
             }
-            if let Some(ip) = str_attr(e, attr::POD_IP) {
-                set(&mut info.ip, Some(ip));
-                *self
-                    .ip_owner
-                    .entry(CompactString::new(ip), now, CompactString::default) =
-                    format_compact("pod/", pod);
+            if owner_changed {
+                info.replicaset_key = match (info.owner_kind.as_deref(), &info.owner_name) {
+                    (Some("ReplicaSet"), Some(rs)) => Some(name(&format!(
+                        "{}/{}",
+                        info.namespace.as_deref().unwrap_or(""),
+                        rs
+                    ))),
+                    _ => None,
+                };
+            }
+            if let Some(ip) = v.pod_ip {
+                set_compact(&mut info.ip, Some(ip));
+                *self.ip_owner.entry_by(
+                    ip,
+                    |k: &str| CompactString::new(k),
+                    now,
+                    CompactString::default,
+                ) = format_compact("pod/", pod);
             }
         }
-        self.observe_objects(e, now);
+        self.observe_objects(v, now);
     }
 
-    fn observe_objects(&mut self, e: &Event, now: u64) {
-        let Some(kind) = str_attr(e, attr::OBJECT_KIND) else {
-            if let Some(node) = str_attr(e, attr::NODE) {
-                self.nodes.entry(CompactString::new(node), now, || ());
+    fn observe_objects(&mut self, v: &View<'_>, now: u64) {
+        let Some(kind) = v.object_kind else {
+            if let Some(node) = v.node {
+                self.nodes
+                    .entry_by(node, |k: &str| CompactString::new(k), now, || ());
             }
             return;
         };
-        let ns = str_attr(e, attr::NAMESPACE).unwrap_or("");
-        let name = str_attr(e, attr::OBJECT_NAME).unwrap_or("");
+        let ns = v.namespace.unwrap_or("");
+        let obj = v.object_name.unwrap_or("");
         match kind {
-            "ReplicaSet" if str_attr(e, attr::OWNER_KIND) == Some("Deployment") => {
-                if let Some(dep) = str_attr(e, attr::OWNER_NAME) {
-                    *self.replicasets.entry(
-                        compact_str::format_compact!("{ns}/{name}"),
-                        now,
-                        CompactString::default,
-                    ) = CompactString::new(dep);
+            "ReplicaSet" if v.owner_kind == Some("Deployment") => {
+                if let Some(dep) = v.owner_name {
+                    let slot = self
+                        .replicasets
+                        .entry(name(&format!("{ns}/{obj}")), now, || name(dep));
+                    if &**slot != dep {
+                        *slot = name(dep);
+                    }
                 }
             }
             "Service" => {
                 let s = self.services.entry(
-                    compact_str::format_compact!("{ns}/{name}"),
+                    compact_str::format_compact!("{ns}/{obj}"),
                     now,
                     ServiceInfo::default,
                 );
-                set(&mut s.selector, str_attr(e, attr::SERVICE_SELECTOR));
-                set(&mut s.cluster_ip, str_attr(e, attr::SERVICE_IP));
-                if let Some(ip) = str_attr(e, attr::SERVICE_IP) {
-                    *self
-                        .ip_owner
-                        .entry(CompactString::new(ip), now, CompactString::default) =
-                        compact_str::format_compact!("service/{ns}/{name}");
+                set_compact(&mut s.selector, v.selector);
+                set_compact(&mut s.cluster_ip, v.service_ip);
+                if let Some(ip) = v.service_ip {
+                    *self.ip_owner.entry_by(
+                        ip,
+                        |k: &str| CompactString::new(k),
+                        now,
+                        CompactString::default,
+                    ) = compact_str::format_compact!("service/{ns}/{obj}");
                 }
             }
             "Node" => {
-                self.nodes.entry(CompactString::new(name), now, || ());
+                self.nodes
+                    .entry_by(obj, |k: &str| CompactString::new(k), now, || ());
             }
             _ => {}
         }
@@ -443,14 +510,17 @@ impl EntityGraph {
     /// Learns who connects to whom from an event already resolved to `r` (call after
     /// [`EntityGraph::observe`] and [`EntityGraph::resolve`]).
     pub fn observe_peer(&mut self, e: &Event, r: &Resolved) {
-        let peer = str_attr(e, attr::PEER_ADDR)
-            .or_else(|| str_attr(e, attr::SERVER_ADDR))
-            .or_else(|| str_attr(e, attr::DNS_NAME));
-        let Some(peer) = peer else { return };
+        self.observe_peer_view(e.timestamp_ns, &View::of(e), r);
+    }
+
+    /// [`EntityGraph::observe_peer`] through the event's view.
+    pub fn observe_peer_view(&mut self, now: u64, v: &View<'_>, r: &Resolved) {
+        let Some(peer) = v.peer_addr.or(v.server_addr).or(v.dns_name) else {
+            return;
+        };
         let Some(client) = r.workload_key() else {
             return;
         };
-        let now = e.timestamp_ns;
         let clients = self
             .peers
             .entry_by(peer, |k: &str| CompactString::new(k), now, Vec::new);
@@ -508,7 +578,7 @@ impl EntityGraph {
         let mut out: Vec<CompactString> = self
             .services
             .iter()
-            .filter(|(key, _)| key.split_once('/').is_some_and(|(n, _)| n == ns))
+            .filter(|(key, _)| key.split_once('/').is_some_and(|(n, _)| n == &**ns))
             .filter(|(_, s)| {
                 s.selector.as_deref().is_some_and(|sel| {
                     !sel.is_empty() && sel.split(',').map(str::trim).all(|kv| labels.contains(&kv))
@@ -522,95 +592,99 @@ impl EntityGraph {
 
     /// Walks pid -> cgroup -> container -> pod -> workload for `e`.
     pub fn resolve(&self, e: &Event) -> Resolved {
+        let v = View::of(e);
+        self.resolve_view(&v, &owner_of(&v))
+    }
+
+    /// [`EntityGraph::resolve`] through the event's view: names are shared with the tables
+    /// (no copy of an id the graph knows).
+    pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner) -> Resolved {
+        let proc = v.pid.and_then(|pid| self.procs.get(&pid));
+        let container = v.container.or(owner.container_id.as_deref());
+        let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
+        let unit = v.unit.or(owner.unit.as_deref());
         let mut r = Resolved {
-            pid: e
-                .pid
-                .or_else(|| int_attr(e, attr::PROCESS_PID).and_then(|p| u32::try_from(p).ok())),
-            cgroup_id: e.cgroup_id,
-            container: e
-                .container_id
-                .clone()
-                .or_else(|| str_attr(e, attr::CONTAINER_ID).map(CompactString::new)),
-            pod_uid: str_attr(e, attr::POD_UID).map(CompactString::new),
-            unit: str_attr(e, attr::UNIT).map(CompactString::new),
+            pid: v.pid,
+            cgroup_id: v.cgroup_id,
+            container: share(container, proc.and_then(|p| p.container.as_ref())),
+            pod_uid: share(pod_uid, proc.and_then(|p| p.pod_uid.as_ref())),
+            unit: share(unit, proc.and_then(|p| p.unit.as_ref())),
+            cgroup_path: share(v.cgroup_path, proc.and_then(|p| p.cgroup_path.as_ref())),
             ..Resolved::default()
         };
-        if let Some(path) = str_attr(e, attr::CGROUP_PATH) {
-            let owner = cgroup_path::parse(path);
-            r.cgroup_path = Some(CompactString::new(path));
-            r.container = r
-                .container
-                .or_else(|| owner.container_id.map(CompactString::from));
-            r.pod_uid = r.pod_uid.or_else(|| owner.pod_uid.map(CompactString::from));
-            r.unit = r.unit.or_else(|| owner.unit.map(CompactString::from));
-        }
-        if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
+        if let Some(p) = proc {
             r.ppid = p.ppid;
-            r.exe = p.exe.clone();
+            r.exe.clone_from(&p.exe);
             r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
-            r.cgroup_path = r.cgroup_path.or_else(|| p.cgroup_path.clone());
-            r.container = r.container.or_else(|| p.container.clone());
-            r.pod_uid = r.pod_uid.or_else(|| p.pod_uid.clone());
-            r.unit = r.unit.or_else(|| p.unit.clone());
+            fill(&mut r.cgroup_path, &p.cgroup_path);
+            fill(&mut r.container, &p.container);
+            fill(&mut r.pod_uid, &p.pod_uid);
+            fill(&mut r.unit, &p.unit);
         }
-        if let Some(c) = r.cgroup_id.and_then(|id| self.cgroups.get(&id)) {
-            r.cgroup_path = r.cgroup_path.or_else(|| c.path.clone());
-            r.container = r.container.or_else(|| c.container.clone());
-            r.pod_uid = r.pod_uid.or_else(|| c.pod_uid.clone());
-            r.unit = r.unit.or_else(|| c.unit.clone());
+        let incomplete = r.cgroup_path.is_none()
+            || r.container.is_none()
+            || r.pod_uid.is_none()
+            || r.unit.is_none();
+        if incomplete {
+            if let Some(c) = r.cgroup_id.and_then(|id| self.cgroups.get(&id)) {
+                fill(&mut r.cgroup_path, &c.path);
+                fill(&mut r.container, &c.container);
+                fill(&mut r.pod_uid, &c.pod_uid);
+                fill(&mut r.unit, &c.unit);
+            }
         }
         if r.pod_uid.is_none() {
             if let Some(c) = &r.container {
-                r.pod_uid = self.containers.get(c).filter(|p| !p.is_empty()).cloned();
+                r.pod_uid = self.containers.get(&**c).cloned().flatten();
             }
         }
-        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(uid)) {
-            r.pod_name = p.name.clone();
-            r.namespace = p.namespace.clone();
-            r.node = p.node.clone();
-            match (p.owner_kind.as_deref(), &p.owner_name) {
-                (Some("ReplicaSet"), Some(rs)) => {
-                    let key = compact_str::format_compact!(
-                        "{}/{}",
-                        p.namespace.as_deref().unwrap_or(""),
-                        rs
-                    );
-                    match self.replicasets.get(&key) {
-                        Some(dep) => {
-                            r.workload_kind = Some("Deployment".into());
-                            r.workload_name = Some(dep.clone());
-                        }
-                        None => {
-                            r.workload_kind = Some("ReplicaSet".into());
-                            r.workload_name = Some(rs.clone());
-                        }
+        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
+            r.pod_name.clone_from(&p.name);
+            r.namespace.clone_from(&p.namespace);
+            r.node.clone_from(&p.node);
+            match (&p.replicaset_key, &p.owner_kind, &p.owner_name) {
+                (Some(rs_key), _, Some(rs)) => match self.replicasets.get(&**rs_key) {
+                    Some(dep) => {
+                        r.workload_kind = Some(Arc::clone(&self.deployment));
+                        r.workload_name = Some(Arc::clone(dep));
                     }
-                }
-                (Some(kind), Some(name)) => {
-                    r.workload_kind = Some(CompactString::new(kind));
-                    r.workload_name = Some(name.clone());
+                    None => {
+                        r.workload_kind = Some(Arc::clone(&self.replicaset));
+                        r.workload_name = Some(Arc::clone(rs));
+                    }
+                },
+                (None, Some(kind), Some(owner)) => {
+                    r.workload_kind = Some(Arc::clone(kind));
+                    r.workload_name = Some(Arc::clone(owner));
                 }
                 _ => {}
             }
         }
         if r.namespace.is_none() {
-            r.namespace = str_attr(e, attr::NAMESPACE).map(CompactString::new);
+            r.namespace = v.namespace.map(name);
         }
         if r.pod_name.is_none() {
-            r.pod_name = str_attr(e, attr::POD_NAME).map(CompactString::new);
+            r.pod_name = v.pod_name.map(name);
         }
         r
     }
 }
 
-/// Appends `key` = `value` unless the event already carries `key` (the value is only made
-/// then).
-fn push_missing(e: &mut Event, key: &'static str, value: impl FnOnce() -> Option<Value>) {
-    if e.attribute(key).is_none() {
-        if let Some(value) = value() {
+/// Fills an unknown `slot` from `known`.
+fn fill(slot: &mut Option<Name>, known: &Option<Name>) {
+    if slot.is_none() {
+        slot.clone_from(known);
+    }
+}
+
+/// Appends `key` = `value` unless the event already carries `key` (`present & flag`; the
+/// value is only made then).
+fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value: Option<&Name>) {
+    if present & flag == 0 {
+        if let Some(v) = value {
             e.attributes.push(Attribute {
                 key: CompactString::const_new(key),
-                value,
+                value: Value::Str(CompactString::new(&**v)),
             });
         }
     }
@@ -619,46 +693,67 @@ fn push_missing(e: &mut Event, key: &'static str, value: impl FnOnce() -> Option
 /// Appends the resolved entity attributes an event does not carry yet, and sets its
 /// container id when it had none.
 pub fn enrich(e: &mut Event, r: &Resolved) {
+    let present = View::of(e).present;
+    enrich_missing(e, r, present);
+}
+
+/// [`enrich`] with the keys the event carries already (`View::present`).
+pub fn enrich_missing(e: &mut Event, r: &Resolved, present: u32) {
     if e.container_id.is_none() {
-        e.container_id = r.container.clone();
+        e.container_id = r.container.as_deref().map(CompactString::new);
     }
-    let workload_key = match r.workload_kind.as_deref() {
-        Some("Deployment") => Some(attr::DEPLOYMENT),
-        Some("ReplicaSet") => Some(attr::REPLICASET),
-        Some("StatefulSet") => Some(attr::STATEFULSET),
-        Some("DaemonSet") => Some(attr::DAEMONSET),
-        Some("Job") => Some("k8s.job.name"),
+    let workload = match r.workload_kind.as_deref() {
+        Some("Deployment") => Some((attr::DEPLOYMENT, bit::DEPLOYMENT)),
+        Some("ReplicaSet") => Some((attr::REPLICASET, bit::REPLICASET)),
+        Some("StatefulSet") => Some((attr::STATEFULSET, bit::STATEFULSET)),
+        Some("DaemonSet") => Some((attr::DAEMONSET, bit::DAEMONSET)),
+        Some("Job") => Some((JOB_NAME, bit::JOB)),
         _ => None,
     };
     // At most one growth of the attribute list.
-    let most = [
-        &r.pod_uid,
-        &r.pod_name,
-        &r.namespace,
-        &r.node,
-        &r.unit,
-        &r.exe,
-    ]
-    .iter()
-    .filter(|v| v.is_some())
-    .count()
-        + usize::from(r.ppid.is_some())
-        + usize::from(workload_key.is_some() && r.workload_name.is_some());
+    let missing = |v: &Option<Name>, flag: u32| usize::from(v.is_some() && present & flag == 0);
+    let most = missing(&r.pod_uid, bit::POD_UID)
+        + missing(&r.pod_name, bit::POD_NAME)
+        + missing(&r.namespace, bit::NAMESPACE)
+        + missing(&r.node, bit::NODE)
+        + missing(&r.unit, bit::UNIT)
+        + missing(&r.exe, bit::EXE)
+        + usize::from(r.ppid.is_some() && present & bit::PPID == 0)
+        + workload.map_or(0, |(_, flag)| missing(&r.workload_name, flag));
+    if most == 0 {
+        return;
+    }
     e.attributes.reserve(most);
-    let s = |v: &Option<CompactString>| v.clone().map(Value::Str);
     // The container id lives in the envelope (sinks write it as `container_id`, exporters as
     // `container.id`); no second copy as an attribute.
-    push_missing(e, attr::POD_UID, || s(&r.pod_uid));
-    push_missing(e, attr::POD_NAME, || s(&r.pod_name));
-    push_missing(e, attr::NAMESPACE, || s(&r.namespace));
-    push_missing(e, attr::NODE, || s(&r.node));
-    push_missing(e, attr::UNIT, || s(&r.unit));
-    push_missing(e, attr::PROCESS_EXE, || s(&r.exe));
-    push_missing(e, attr::PROCESS_PPID, || {
-        r.ppid.map(|p| Value::Int(i64::from(p)))
-    });
-    if let Some(key) = workload_key {
-        push_missing(e, key, || s(&r.workload_name));
+    push_missing(e, present, bit::POD_UID, attr::POD_UID, r.pod_uid.as_ref());
+    push_missing(
+        e,
+        present,
+        bit::POD_NAME,
+        attr::POD_NAME,
+        r.pod_name.as_ref(),
+    );
+    push_missing(
+        e,
+        present,
+        bit::NAMESPACE,
+        attr::NAMESPACE,
+        r.namespace.as_ref(),
+    );
+    push_missing(e, present, bit::NODE, attr::NODE, r.node.as_ref());
+    push_missing(e, present, bit::UNIT, attr::UNIT, r.unit.as_ref());
+    push_missing(e, present, bit::EXE, attr::PROCESS_EXE, r.exe.as_ref());
+    if present & bit::PPID == 0 {
+        if let Some(p) = r.ppid {
+            e.attributes.push(Attribute {
+                key: CompactString::const_new(attr::PROCESS_PPID),
+                value: Value::Int(i64::from(p)),
+            });
+        }
+    }
+    if let Some((key, flag)) = workload {
+        push_missing(e, present, flag, key, r.workload_name.as_ref());
     }
 }
 

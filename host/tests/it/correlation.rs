@@ -690,3 +690,101 @@ fn memory_stays_bounded_under_unique_entities() {
     assert!(st.engine().open_groups() > 0);
     assert_eq!(st.open_groups(), 0, "unconfirmed candidates are not groups");
 }
+
+fn trace_hex(e: &Event) -> String {
+    hex(&e.trace.expect("every delivered event has a trace").trace_id)
+}
+
+fn span_hex(e: &Event) -> String {
+    hex(&e.trace.expect("every delivered event has a trace").span_id)
+}
+
+/// The element of `tapio.group.spans` of event `id`.
+fn span_of(g: &Event, id: &str) -> serde_json::Value {
+    json(g, "tapio.group.spans")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["event_id"] == id)
+        .unwrap_or_else(|| panic!("{id} is no span of {}", s(g, "tapio.group.rule")))
+        .clone()
+}
+
+#[test]
+fn an_event_in_two_groups_names_both_and_early_members_are_listed() {
+    let out = replay_fixture("multi_group.jsonl");
+    assert_eq!(rules_of(&out), ["network-failure", "service-failure"]);
+    let net = only_group(&out, "network-failure");
+    let svc = only_group(&out, "service-failure");
+    let (net_id, svc_id) = (s(net, "tapio.group.id"), s(svc, "tapio.group.id"));
+    assert_ne!(net_id, svc_id);
+    let refused: Vec<&Event> = (0..3)
+        .map(|i| find(&out, "kernel.network.connect_refused", i))
+        .collect();
+
+    // The first refused connect joined both groups before either was confirmed: delivered
+    // untagged, in its own trace; both group events list it as an early member with the
+    // trace and span it carries, and as a span of the group.
+    assert!(refused[0].attribute("tapio.group.id").is_none());
+    assert!(refused[0].attribute("tapio.correlation.groups").is_none());
+    let own_trace = trace_hex(refused[0]);
+    assert_ne!(own_trace, net_id);
+    assert_ne!(own_trace, svc_id);
+    for g in [net, svc] {
+        let early = json(g, "tapio.group.early_members");
+        assert_eq!(
+            early,
+            serde_json::json!([{
+                "event_id": refused[0].id.to_string(),
+                "event_type": "kernel.network.connect_refused",
+                "trace_id": own_trace,
+                "span_id": span_hex(refused[0]),
+            }]),
+            "{}",
+            s(g, "tapio.group.rule")
+        );
+        let sp = span_of(g, &refused[0].id.to_string());
+        assert_eq!(sp["early"], true);
+        assert_eq!(sp["event_trace_id"], own_trace.as_str());
+        assert_eq!(sp["span_id"], span_hex(refused[0]).as_str());
+    }
+
+    // The failing span confirmed the service failure: a member of that group only, in the
+    // application's trace.
+    let span = find(&out, "otel.span", 0);
+    assert_eq!(s(span, "tapio.group.id"), svc_id);
+    assert_eq!(
+        json(span, "tapio.correlation.groups"),
+        serde_json::json!([svc_id])
+    );
+    assert_eq!(trace_hex(span), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(
+        span_of(svc, &span.id.to_string())["event_trace_id"],
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+
+    // The later refused connects belong to both groups: every sink sees both ids, the first
+    // group (first in rule order) also in `tapio.group.id`, and it gave them its trace.
+    let first = s(refused[1], "tapio.group.id");
+    let second = if first == net_id { svc_id } else { net_id };
+    assert!(first == net_id || first == svc_id);
+    for r in &refused[1..] {
+        assert_eq!(
+            json(r, "tapio.correlation.groups"),
+            serde_json::json!([first, second]),
+            "{}",
+            r.id
+        );
+        assert_eq!(s(r, "tapio.group.id"), first);
+        assert_eq!(trace_hex(r), first, "the first group's trace");
+        for g in [net, svc] {
+            let sp = span_of(g, &r.id.to_string());
+            assert_eq!(sp["early"], false);
+            assert_eq!(sp["event_trace_id"], first);
+        }
+    }
+    assert_eq!(member_ids(net).len(), 3);
+    assert_eq!(member_ids(svc).len(), 4);
+    assert_span_tree(net);
+    assert_span_tree(svc);
+}
