@@ -357,7 +357,10 @@ impl Stage for CorrelationStage {
             let v = View::of(e);
             let owner = entity::owner_of(&v);
             self.graph.observe_view(e, &v, &owner);
-            let r = self.graph.resolve_view(&v, &owner);
+            let limit_type = semantic
+                && !self.limit_types.is_empty()
+                && self.limit_types.contains(e.event_type.as_str());
+            let r = self.graph.resolve_view(&v, &owner, limit_type);
             self.graph.observe_peer_view(e.timestamp_ns, &v, &r);
             if let Some(pid) = r.pid {
                 if r.cgroup_path.is_none()
@@ -367,10 +370,7 @@ impl Stage for CorrelationStage {
                     self.resolver.ask_pid(pid, e.timestamp_ns);
                 }
             }
-            if semantic
-                && !self.limit_types.is_empty()
-                && self.limit_types.contains(e.event_type.as_str())
-            {
+            if limit_type {
                 if let Some(p) = v.cgroup_path.or(r.cgroup_path.as_deref()) {
                     self.resolver.ask_limit(p, e.timestamp_ns);
                 }

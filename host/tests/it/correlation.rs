@@ -788,3 +788,114 @@ fn an_event_in_two_groups_names_both_and_early_members_are_listed() {
     assert_span_tree(net);
     assert_span_tree(svc);
 }
+
+/// `memory.max` of the recorded run's test cgroups (`LimitedCgroup::create(96 << 20)`).
+struct RecordedLimits;
+
+impl ProcSource for RecordedLimits {
+    fn cgroup_of(&self, _: u32) -> Option<String> {
+        None
+    }
+    fn cgroup_id(&self, _: &str) -> Option<u64> {
+        None
+    }
+    fn memory_max(&self, path: &str) -> Option<u64> {
+        path.starts_with("/tapio-it-corr-").then_some(96 * MIB)
+    }
+}
+
+/// A recorded live run (`correlation_record.rs`), replayed with the rules of that run (the
+/// built-ins, the memory cascade replaced by the live test's fast one) and an injected
+/// clock: each event's own time, then an hour later.
+fn replay_recorded(name: &str) -> Vec<Event> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/correlation/recorded")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let events = replay::parse_stream(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let fast =
+        tapio_host::correlate::rules::load_text("fast.yaml", crate::correlation_live::FAST_CASCADE)
+            .expect("the live test's rule");
+    let mut rules: Vec<_> = load_builtin()
+        .expect("built-in rules")
+        .into_iter()
+        .filter(|r| r.id != "memory-pressure-cascade")
+        .collect();
+    rules.extend(fast);
+    let mut st = CorrelationStage::new(
+        Settings {
+            attach_delay: std::time::Duration::ZERO,
+            ..Settings::default()
+        },
+        RuleSet::new(rules),
+        Resolver::inline(RecordedLimits),
+        fastrand::Rng::with_seed(11),
+    );
+    let mut out = Vec::new();
+    let mut last = 0;
+    for e in events {
+        last = last.max(e.timestamp_ns);
+        let mut batch = vec![e];
+        st.process(&mut batch, last);
+        out.append(&mut batch);
+    }
+    st.tick(last + 3600 * S);
+    st.drain(&mut out);
+    assert_eq!(st.open_groups(), 0, "every group closed");
+    out
+}
+
+#[test]
+fn recorded_live_oom_kill_replays_to_a_memory_cascade_with_an_early_prediction() {
+    let out = replay_recorded("memory_cascade_oom.jsonl");
+    let oom = find(&out, "container.oom", 0);
+    let cid = oom
+        .container_id
+        .clone()
+        .expect("the OOM kill names its container");
+    // Only our container forms a group: the other processes' memory growth recorded in the
+    // same run (compilers of the machine) stays out.
+    let gs = groups(&out);
+    assert_eq!(gs.len(), 1, "{:#?}", rules_of(&out));
+    let g = gs[0];
+    assert_eq!(s(g, "tapio.group.rule"), "memory-pressure-cascade");
+    assert_eq!(s(g, "tapio.group.entity"), format!("container/{cid}"));
+    assert_eq!(&chain_steps(g)[..3], ["pressure", "oom", "sigkill"]);
+    let root_id = s(g, "tapio.group.root_cause.event_id");
+    let root = out
+        .iter()
+        .find(|e| e.id.to_string() == root_id)
+        .expect("root cause delivered");
+    assert_eq!(root.event_type, "memory.rss_growth");
+    assert_eq!(root.container_id.as_deref(), Some(cid.as_str()));
+    let ids = member_ids(g);
+    for e in out.iter().filter(|e| {
+        e.event_type == "memory.rss_growth" && e.container_id.as_deref() != Some(cid.as_str())
+    }) {
+        assert!(
+            !ids.contains(&e.id.to_string()),
+            "unrelated {} joined",
+            e.id
+        );
+    }
+    // The prediction: against the cgroup's 96 MiB, delivered before the OOM kill.
+    let pred = find(&out, "tapio.correlation.prediction", 0);
+    assert_eq!(s(pred, "tapio.group.id"), s(g, "tapio.group.id"));
+    assert_eq!(f(pred, "tapio.prediction.limit"), (96 * MIB) as f64);
+    let eta = f(pred, "tapio.prediction.eta_s");
+    assert!(eta > 0.0 && eta < 10.0, "eta {eta}");
+    let pos = |id| out.iter().position(|e| e.id == id).unwrap();
+    assert!(pos(pred.id) < pos(oom.id), "prediction before the kill");
+    assert!(pred.timestamp_ns < oom.timestamp_ns);
+    // The kill and the SIGKILL exit carry the group; the growth before confirmation is
+    // listed as early members with its own traces.
+    assert_eq!(s(oom, "tapio.group.id"), s(g, "tapio.group.id"));
+    let exit = find(&out, "container.exit", 0);
+    assert_eq!(s(exit, "tapio.group.id"), s(g, "tapio.group.id"));
+    assert_eq!(trace_hex(exit), s(g, "tapio.group.id"));
+    let early = json(g, "tapio.group.early_members");
+    let early = early.as_array().unwrap();
+    assert!(!early.is_empty());
+    assert!(early.iter().any(|m| m["event_id"] == root_id));
+    assert_span_tree(g);
+}

@@ -139,7 +139,7 @@ impl Drop for LimitedCgroup {
 }
 
 /// The memory cascade rule with short windows so the test does not wait 10 minutes.
-const FAST_CASCADE: &str = r#"
+pub(crate) const FAST_CASCADE: &str = r#"
 rules:
   - id: memory-pressure-cascade
     intent: memory_pressure_cascade
@@ -352,6 +352,16 @@ fn live_memory_cascade_with_prediction_before_the_oom_kill() {
         "time_to_limit"
     );
     group_arrives_as_a_trace(group, root_id, &events, &otlp_out, &host);
+    if crate::correlation_record::recording() {
+        // This run passed: keep its events as the replayed fixture of `correlation.rs`.
+        crate::correlation_record::save(
+            "memory_cascade_oom",
+            TEST,
+            &events,
+            |e| e.to_string().contains(&id),
+            20,
+        );
+    }
     host.terminate(Duration::from_secs(10));
 }
 
