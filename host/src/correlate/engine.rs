@@ -267,6 +267,14 @@ pub struct Engine {
     pub cgroup_limits: HashMap<CompactString, u64, RandomState>,
 }
 
+/// A non-empty text attribute of `e`, copied.
+fn text_attr(e: &Event, key: &str) -> Option<CompactString> {
+    e.attribute(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(CompactString::new)
+}
+
 /// The key an event has under `group_by`.
 pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved) -> Option<CompactString> {
     let text = |k: &str| {
@@ -430,11 +438,25 @@ impl Engine {
                 span_id,
                 event_type: e.event_type.clone(),
                 entity: r.workload_key(),
-                namespace: r.namespace.as_deref().map(CompactString::new),
-                names: [&r.unit, &r.pod_name, &r.exe, &r.workload_name]
+                // Names as the event carries them (its own, else the enrichment's).
+                namespace: text_attr(e, attr::NAMESPACE),
+                names: r
+                    .unit
+                    .as_deref()
+                    .map(CompactString::new)
                     .into_iter()
-                    .flatten()
-                    .map(|n| CompactString::new(&**n))
+                    .chain(
+                        [
+                            attr::POD_NAME,
+                            attr::PROCESS_EXE,
+                            attr::DEPLOYMENT,
+                            attr::STATEFULSET,
+                            attr::DAEMONSET,
+                            attr::REPLICASET,
+                        ]
+                        .into_iter()
+                        .filter_map(|k| text_attr(e, k)),
+                    )
                     .collect(),
                 peer_port: e.attribute(attr::PEER_PORT).and_then(Value::as_i64),
                 peer: e

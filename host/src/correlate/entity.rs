@@ -55,7 +55,7 @@ pub struct ProcInfo {
     /// Parent pid.
     pub ppid: Option<u32>,
     /// Executable name.
-    pub exe: Option<Name>,
+    pub exe: Option<CompactString>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path (from an event or `/proc/<pid>/cgroup`).
@@ -81,21 +81,21 @@ pub struct CgroupInfo {
     pub unit: Option<Name>,
 }
 
-/// What is known about a pod.
+/// What is known about a pod (names inline: enrichment copies them into events).
 #[derive(Debug, Clone, Default)]
 pub struct PodInfo {
     /// Name.
-    pub name: Option<Name>,
+    pub name: Option<CompactString>,
     /// Namespace.
-    pub namespace: Option<Name>,
+    pub namespace: Option<CompactString>,
     /// Node.
-    pub node: Option<Name>,
+    pub node: Option<CompactString>,
     /// Controlling owner kind (`ReplicaSet`, `StatefulSet`, ...).
-    pub owner_kind: Option<Name>,
+    pub owner_kind: Option<CompactString>,
     /// Controlling owner name.
-    pub owner_name: Option<Name>,
+    pub owner_name: Option<CompactString>,
     /// `namespace/replicaset` when the owner is a ReplicaSet (the key of its Deployment).
-    pub replicaset_key: Option<Name>,
+    pub replicaset_key: Option<CompactString>,
     /// Pod IP.
     pub ip: Option<CompactString>,
     /// Labels (`k=v,k=v`).
@@ -111,15 +111,13 @@ pub struct ServiceInfo {
     pub cluster_ip: Option<CompactString>,
 }
 
-/// The entities one event resolves to (names shared with the entity tables).
+/// The entities one event resolves to: the ids, shared with the entity tables. What
+/// enrichment adds about them (names, namespace, workload) is read from the tables by
+/// [`EntityGraph::describe`] without copying.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolved {
     /// Process.
     pub pid: Option<u32>,
-    /// Executable.
-    pub exe: Option<Name>,
-    /// Parent process.
-    pub ppid: Option<u32>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path.
@@ -128,18 +126,28 @@ pub struct Resolved {
     pub container: Option<Name>,
     /// Pod uid.
     pub pod_uid: Option<Name>,
-    /// Pod name.
-    pub pod_name: Option<Name>,
-    /// Namespace.
-    pub namespace: Option<Name>,
-    /// Node.
-    pub node: Option<Name>,
-    /// Workload kind (`Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`).
-    pub workload_kind: Option<Name>,
-    /// Workload name.
-    pub workload_name: Option<Name>,
     /// systemd unit.
     pub unit: Option<Name>,
+}
+
+/// What the tables say about a resolved event, borrowed (enrichment copies it into the
+/// event once).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Described<'g> {
+    /// Parent process.
+    pub ppid: Option<u32>,
+    /// Executable.
+    pub exe: Option<&'g str>,
+    /// Pod name.
+    pub pod_name: Option<&'g str>,
+    /// Namespace.
+    pub namespace: Option<&'g str>,
+    /// Node.
+    pub node: Option<&'g str>,
+    /// Workload kind (`Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`).
+    pub workload_kind: Option<&'g str>,
+    /// Workload name.
+    pub workload_name: Option<&'g str>,
 }
 
 impl Resolved {
@@ -199,7 +207,7 @@ pub struct EntityGraph {
     containers: BoundedMap<Name, Option<Name>>,
     pods: BoundedMap<Name, PodInfo>,
     /// `namespace/replicaset` -> deployment.
-    replicasets: BoundedMap<Name, Name>,
+    replicasets: BoundedMap<CompactString, CompactString>,
     /// `namespace/service`.
     services: BoundedMap<CompactString, ServiceInfo>,
     nodes: BoundedMap<CompactString, ()>,
@@ -207,8 +215,6 @@ pub struct EntityGraph {
     peers: BoundedMap<CompactString, Vec<CompactString>>,
     /// IP -> the workload key that owns it (pod IP, service cluster IP).
     ip_owner: BoundedMap<CompactString, CompactString>,
-    deployment: Name,
-    replicaset: Name,
     /// The table the incremental TTL sweep is in.
     sweep_table: usize,
 }
@@ -228,12 +234,14 @@ fn set(slot: &mut Option<Name>, v: Option<&str>) -> bool {
     false
 }
 
-fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) {
+fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) -> bool {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
             *slot = Some(CompactString::new(v));
+            return true;
         }
     }
+    false
 }
 
 /// The event's own value of a field, sharing `known` when it is the same text.
@@ -264,8 +272,6 @@ impl EntityGraph {
             nodes: BoundedMap::new(limits.max_workloads, ttl),
             peers: BoundedMap::new(limits.max_peers, ttl),
             ip_owner: BoundedMap::new(limits.max_peers, ttl),
-            deployment: name("Deployment"),
-            replicaset: name("ReplicaSet"),
             sweep_table: 0,
         }
     }
@@ -378,7 +384,7 @@ impl EntityGraph {
             if let Some(ppid) = v.ppid {
                 p.ppid = Some(ppid);
             }
-            set(&mut p.exe, v.exe);
+            set_compact(&mut p.exe, v.exe);
             if e.cgroup_id.is_some() {
                 p.cgroup_id = e.cgroup_id;
             }
@@ -395,7 +401,7 @@ impl EntityGraph {
             set(&mut p.pod_uid, pod_uid);
             set(&mut p.unit, unit);
             if e.event_type == types::PROCESS_EXEC && p.exe.is_none() {
-                set(&mut p.exe, v.exe_path);
+                set_compact(&mut p.exe, v.exe_path);
             }
             // Cache the container's pod on the process: one lookup less per later event.
             if p.pod_uid.is_none() {
@@ -428,23 +434,23 @@ impl EntityGraph {
         }
         if let Some(pod) = pod_uid {
             let info = self.pods.entry_by(pod, name, now, PodInfo::default);
-            set(&mut info.name, v.pod_name);
-            let mut owner_changed = set(&mut info.namespace, v.namespace);
-            set(&mut info.node, v.node);
+            set_compact(&mut info.name, v.pod_name);
+            let mut owner_changed = set_compact(&mut info.namespace, v.namespace);
+            set_compact(&mut info.node, v.node);
             let is_pod_object =
                 v.object_kind == Some("Pod") || e.event_type.starts_with("k8s.pod.");
             if is_pod_object {
-                owner_changed |= set(&mut info.owner_kind, v.owner_kind);
-                owner_changed |= set(&mut info.owner_name, v.owner_name);
+                owner_changed |= set_compact(&mut info.owner_kind, v.owner_kind);
+                owner_changed |= set_compact(&mut info.owner_name, v.owner_name);
                 set_compact(&mut info.labels, v.labels);
             }
             if owner_changed {
                 info.replicaset_key = match (info.owner_kind.as_deref(), &info.owner_name) {
-                    (Some("ReplicaSet"), Some(rs)) => Some(name(&format!(
+                    (Some("ReplicaSet"), Some(rs)) => Some(compact_str::format_compact!(
                         "{}/{}",
                         info.namespace.as_deref().unwrap_or(""),
                         rs
-                    ))),
+                    )),
                     _ => None,
                 };
             }
@@ -474,11 +480,13 @@ impl EntityGraph {
         match kind {
             "ReplicaSet" if v.owner_kind == Some("Deployment") => {
                 if let Some(dep) = v.owner_name {
-                    let slot = self
-                        .replicasets
-                        .entry(name(&format!("{ns}/{obj}")), now, || name(dep));
-                    if &**slot != dep {
-                        *slot = name(dep);
+                    let slot = self.replicasets.entry(
+                        compact_str::format_compact!("{ns}/{obj}"),
+                        now,
+                        || CompactString::new(dep),
+                    );
+                    if slot != dep {
+                        *slot = CompactString::new(dep);
                     }
                 }
             }
@@ -616,8 +624,6 @@ impl EntityGraph {
             ..Resolved::default()
         };
         if let Some(p) = proc {
-            r.ppid = p.ppid;
-            r.exe.clone_from(&p.exe);
             r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
             fill(&mut r.cgroup_path, &p.cgroup_path);
             fill(&mut r.container, &p.container);
@@ -645,35 +651,40 @@ impl EntityGraph {
                 r.pod_uid = self.containers.get(&**c).cloned().flatten();
             }
         }
+        r
+    }
+
+    /// What the tables say about `r`: parent and executable of its process, name,
+    /// namespace, node and workload of its pod (ReplicaSet -> Deployment).
+    pub fn describe(&self, r: &Resolved) -> Described<'_> {
+        let mut d = Described::default();
+        if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
+            d.ppid = p.ppid;
+            d.exe = p.exe.as_deref();
+        }
         if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
-            r.pod_name.clone_from(&p.name);
-            r.namespace.clone_from(&p.namespace);
-            r.node.clone_from(&p.node);
+            d.pod_name = p.name.as_deref();
+            d.namespace = p.namespace.as_deref();
+            d.node = p.node.as_deref();
             match (&p.replicaset_key, &p.owner_kind, &p.owner_name) {
-                (Some(rs_key), _, Some(rs)) => match self.replicasets.get(&**rs_key) {
+                (Some(rs_key), _, Some(rs)) => match self.replicasets.get(rs_key.as_str()) {
                     Some(dep) => {
-                        r.workload_kind = Some(Arc::clone(&self.deployment));
-                        r.workload_name = Some(Arc::clone(dep));
+                        d.workload_kind = Some("Deployment");
+                        d.workload_name = Some(dep);
                     }
                     None => {
-                        r.workload_kind = Some(Arc::clone(&self.replicaset));
-                        r.workload_name = Some(Arc::clone(rs));
+                        d.workload_kind = Some("ReplicaSet");
+                        d.workload_name = Some(rs);
                     }
                 },
                 (None, Some(kind), Some(owner)) => {
-                    r.workload_kind = Some(Arc::clone(kind));
-                    r.workload_name = Some(Arc::clone(owner));
+                    d.workload_kind = Some(kind);
+                    d.workload_name = Some(owner);
                 }
                 _ => {}
             }
         }
-        if r.namespace.is_none() {
-            r.namespace = v.namespace.map(name);
-        }
-        if r.pod_name.is_none() {
-            r.pod_name = v.pod_name.map(name);
-        }
-        r
+        d
     }
 }
 
@@ -684,32 +695,31 @@ fn fill(slot: &mut Option<Name>, known: &Option<Name>) {
     }
 }
 
-/// Appends `key` = `value` unless the event already carries `key` (`present & flag`; the
-/// value is only made then).
-fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value: Option<&Name>) {
+/// Appends `key` = `value` unless the event already carries `key` (`present & flag`).
+fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value: Option<&str>) {
     if present & flag == 0 {
         if let Some(v) = value {
             e.attributes.push(Attribute {
                 key: CompactString::const_new(key),
-                value: Value::Str(CompactString::new(&**v)),
+                value: Value::Str(CompactString::new(v)),
             });
         }
     }
 }
 
-/// Appends the resolved entity attributes an event does not carry yet, and sets its
-/// container id when it had none.
-pub fn enrich(e: &mut Event, r: &Resolved) {
+/// Appends the entity attributes an event does not carry yet (from `r` and what the graph
+/// says about it), and sets its container id when it had none.
+pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved) {
     let present = View::of(e).present;
-    enrich_missing(e, r, present);
+    enrich_missing(e, r, &graph.describe(r), present);
 }
 
 /// [`enrich`] with the keys the event carries already (`View::present`).
-pub fn enrich_missing(e: &mut Event, r: &Resolved, present: u32) {
+pub fn enrich_missing(e: &mut Event, r: &Resolved, d: &Described<'_>, present: u32) {
     if e.container_id.is_none() {
         e.container_id = r.container.as_deref().map(CompactString::new);
     }
-    let workload = match r.workload_kind.as_deref() {
+    let workload = match d.workload_kind {
         Some("Deployment") => Some((attr::DEPLOYMENT, bit::DEPLOYMENT)),
         Some("ReplicaSet") => Some((attr::REPLICASET, bit::REPLICASET)),
         Some("StatefulSet") => Some((attr::STATEFULSET, bit::STATEFULSET)),
@@ -718,41 +728,35 @@ pub fn enrich_missing(e: &mut Event, r: &Resolved, present: u32) {
         _ => None,
     };
     // At most one growth of the attribute list.
-    let missing = |v: &Option<Name>, flag: u32| usize::from(v.is_some() && present & flag == 0);
-    let most = missing(&r.pod_uid, bit::POD_UID)
-        + missing(&r.pod_name, bit::POD_NAME)
-        + missing(&r.namespace, bit::NAMESPACE)
-        + missing(&r.node, bit::NODE)
-        + missing(&r.unit, bit::UNIT)
-        + missing(&r.exe, bit::EXE)
-        + usize::from(r.ppid.is_some() && present & bit::PPID == 0)
-        + workload.map_or(0, |(_, flag)| missing(&r.workload_name, flag));
+    let missing = |some: bool, flag: u32| usize::from(some && present & flag == 0);
+    let most = missing(r.pod_uid.is_some(), bit::POD_UID)
+        + missing(d.pod_name.is_some(), bit::POD_NAME)
+        + missing(d.namespace.is_some(), bit::NAMESPACE)
+        + missing(d.node.is_some(), bit::NODE)
+        + missing(r.unit.is_some(), bit::UNIT)
+        + missing(d.exe.is_some(), bit::EXE)
+        + missing(d.ppid.is_some(), bit::PPID)
+        + workload.map_or(0, |(_, flag)| missing(d.workload_name.is_some(), flag));
     if most == 0 {
         return;
     }
     e.attributes.reserve(most);
     // The container id lives in the envelope (sinks write it as `container_id`, exporters as
     // `container.id`); no second copy as an attribute.
-    push_missing(e, present, bit::POD_UID, attr::POD_UID, r.pod_uid.as_ref());
     push_missing(
         e,
         present,
-        bit::POD_NAME,
-        attr::POD_NAME,
-        r.pod_name.as_ref(),
+        bit::POD_UID,
+        attr::POD_UID,
+        r.pod_uid.as_deref(),
     );
-    push_missing(
-        e,
-        present,
-        bit::NAMESPACE,
-        attr::NAMESPACE,
-        r.namespace.as_ref(),
-    );
-    push_missing(e, present, bit::NODE, attr::NODE, r.node.as_ref());
-    push_missing(e, present, bit::UNIT, attr::UNIT, r.unit.as_ref());
-    push_missing(e, present, bit::EXE, attr::PROCESS_EXE, r.exe.as_ref());
+    push_missing(e, present, bit::POD_NAME, attr::POD_NAME, d.pod_name);
+    push_missing(e, present, bit::NAMESPACE, attr::NAMESPACE, d.namespace);
+    push_missing(e, present, bit::NODE, attr::NODE, d.node);
+    push_missing(e, present, bit::UNIT, attr::UNIT, r.unit.as_deref());
+    push_missing(e, present, bit::EXE, attr::PROCESS_EXE, d.exe);
     if present & bit::PPID == 0 {
-        if let Some(p) = r.ppid {
+        if let Some(p) = d.ppid {
             e.attributes.push(Attribute {
                 key: CompactString::const_new(attr::PROCESS_PPID),
                 value: Value::Int(i64::from(p)),
@@ -760,7 +764,7 @@ pub fn enrich_missing(e: &mut Event, r: &Resolved, present: u32) {
         }
     }
     if let Some((key, flag)) = workload {
-        push_missing(e, present, flag, key, r.workload_name.as_ref());
+        push_missing(e, present, flag, key, d.workload_name);
     }
 }
 
@@ -850,12 +854,13 @@ mod tests {
         let r = g.resolve(&oom);
         assert_eq!(r.container.as_deref(), Some(CID));
         assert_eq!(r.pod_uid.as_deref(), Some(UID));
-        assert_eq!(r.pod_name.as_deref(), Some("web-7d9-abc"));
-        assert_eq!(r.namespace.as_deref(), Some("prod"));
-        assert_eq!(r.workload_kind.as_deref(), Some("Deployment"));
-        assert_eq!(r.workload_name.as_deref(), Some("web"));
-        assert_eq!(r.exe.as_deref(), Some("nginx"));
-        enrich(&mut oom, &r);
+        let d = g.describe(&r);
+        assert_eq!(d.pod_name, Some("web-7d9-abc"));
+        assert_eq!(d.namespace, Some("prod"));
+        assert_eq!(d.workload_kind, Some("Deployment"));
+        assert_eq!(d.workload_name, Some("web"));
+        assert_eq!(d.exe, Some("nginx"));
+        enrich(&mut oom, &g, &r);
         assert_eq!(oom.container_id.as_deref(), Some(CID));
         assert_eq!(oom.attribute(attr::DEPLOYMENT), Some(&s("web")));
         assert_eq!(oom.attribute(attr::NODE), Some(&s("node-1")));
@@ -878,7 +883,7 @@ mod tests {
             &[(attr::POD_UID, s(UID)), (attr::POD_NAME, s("given"))],
         );
         let r = g.resolve(&e);
-        enrich(&mut e, &r);
+        enrich(&mut e, &g, &r);
         assert_eq!(e.attribute(attr::POD_NAME), Some(&s("given")));
         assert_eq!(
             e.attributes

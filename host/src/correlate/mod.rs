@@ -376,7 +376,7 @@ impl Stage for CorrelationStage {
                 }
             }
             let present = v.present;
-            entity::enrich_missing(e, &r, present);
+            entity::enrich_missing(e, &r, &self.graph.describe(&r), present);
             self.own_trace.push(e.trace.is_some());
             self.resolved.push(r);
         }
