@@ -621,7 +621,6 @@ impl EntityGraph {
             pod_uid: share(pod_uid, proc.and_then(|p| p.pod_uid.as_ref())),
             unit: share(unit, proc.and_then(|p| p.unit.as_ref())),
             cgroup_path: share(v.cgroup_path, proc.and_then(|p| p.cgroup_path.as_ref())),
-            ..Resolved::default()
         };
         if let Some(p) = proc {
             r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
