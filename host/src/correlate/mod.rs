@@ -381,8 +381,9 @@ impl Stage for CorrelationStage {
             self.resolved.push(r);
         }
         // TTL expiry a little per batch (a whole-table pass would stall one batch).
-        self.graph
-            .expire_some(now_ns, batch.len().saturating_mul(SWEEP_PER_EVENT));
+        let sweep = batch.len().saturating_mul(SWEEP_PER_EVENT);
+        self.graph.expire_some(now_ns, sweep);
+        self.enricher.expire_some(now_ns, sweep);
         self.enricher.process(batch, now_ns);
         if !semantic {
             self.publish();
@@ -444,7 +445,7 @@ impl Stage for CorrelationStage {
             self.pending = pending;
         }
         // Expire after groups closed, so a closing group still sees its entities.
-        self.enricher.tick(now_ns);
+        self.enricher.expire_some(now_ns, SWEEP_PER_TICK);
         self.graph.expire_some(now_ns, SWEEP_PER_TICK);
         self.spans.expire(now_ns);
         self.resolver.expire(now_ns);
