@@ -899,3 +899,70 @@ fn recorded_live_oom_kill_replays_to_a_memory_cascade_with_an_early_prediction()
     assert!(early.iter().any(|m| m["event_id"] == root_id));
     assert_span_tree(g);
 }
+
+#[test]
+fn recorded_live_refused_connects_replay_into_the_application_span() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/correlation/recorded/refused_connects_in_span.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut events = replay::parse_stream(&text).expect("recorded stream");
+    // The sink wrote the kernel events after the attachment delay; replay them as the stage
+    // received them: kernel events at their time, spans when they end.
+    let arrival = |e: &Event| {
+        let dur = e
+            .attribute("otel.span.duration_ns")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0) as u64;
+        e.timestamp_ns + if e.event_type == "otel.span" { dur } else { 0 }
+    };
+    events.sort_by_key(|e| arrival(e));
+    let mut st = stage(Settings {
+        // As the live run (`correlation.otel_attach_delay: 3s`).
+        attach_delay: std::time::Duration::from_secs(3),
+        ..Settings::default()
+    });
+    let mut out = Vec::new();
+    for e in events {
+        let now = arrival(&e);
+        let mut batch = vec![e];
+        st.process(&mut batch, now);
+        out.append(&mut batch);
+    }
+    let last = out.iter().map(|e| e.timestamp_ns).max().unwrap();
+    st.tick(last + 3600 * S);
+    st.drain(&mut out);
+    let call = out
+        .iter()
+        .find(|e| e.event_type == "otel.span" && s(e, "otel.span.name") == "call-backend")
+        .expect("the application's call-backend span");
+    let pid = call
+        .attribute("process.pid")
+        .and_then(Value::as_i64)
+        .expect("span pid") as u32;
+    let ct = call.trace.unwrap();
+    let refused: Vec<&Event> = out
+        .iter()
+        .filter(|e| e.event_type == "kernel.network.connect_refused" && e.pid == Some(pid))
+        .collect();
+    assert_eq!(refused.len(), 3, "the three refused connects of the run");
+    for k in &refused {
+        let t = k.trace.unwrap();
+        assert_eq!(t.trace_id, ct.trace_id, "inside the application's trace");
+        assert_eq!(
+            t.parent_span_id, ct.span_id,
+            "child of the call-backend span"
+        );
+        assert_eq!(s(k, "tapio.otel.attached_span_id"), hex(&ct.span_id));
+    }
+    // Other processes' network events of the same run stay outside every application trace.
+    for e in out
+        .iter()
+        .filter(|e| e.source == "network" && e.pid != Some(pid))
+    {
+        assert!(
+            e.attribute("tapio.otel.attached_span_id").is_none(),
+            "{e:?}"
+        );
+    }
+}

@@ -883,5 +883,18 @@ time.sleep(0.5)
             span_id.as_str()
         );
     }
+    if crate::correlation_record::recording() {
+        // This run passed: keep our process's events (its spans and refused connects).
+        crate::correlation_record::save(
+            "refused_connects_in_span",
+            TEST,
+            &events,
+            |e| {
+                e["pid"].as_u64() == Some(pid)
+                    || e["attributes"]["process.pid"].as_u64() == Some(pid)
+            },
+            10,
+        );
+    }
     host.terminate(Duration::from_secs(10));
 }
