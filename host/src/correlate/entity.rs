@@ -398,7 +398,14 @@ impl EntityGraph {
                     });
                 }
             }
-            set(&mut p.pod_uid, pod_uid);
+            if let Some(pod) = pod_uid {
+                if p.pod_uid.as_deref() != Some(pod) {
+                    p.pod_uid = Some(match self.pods.get_key_value(pod) {
+                        Some((k, _)) => Arc::clone(k),
+                        None => name(pod),
+                    });
+                }
+            }
             set(&mut p.unit, unit);
             if e.event_type == types::PROCESS_EXEC && p.exe.is_none() {
                 set_compact(&mut p.exe, v.exe_path);
@@ -427,10 +434,6 @@ impl EntityGraph {
             set(&mut c.container, owner.container_id.as_deref());
             set(&mut c.pod_uid, owner.pod_uid.as_deref());
             set(&mut c.unit, owner.unit.as_deref());
-        }
-        if let (Some(c), Some(pod)) = (container, pod_uid) {
-            let slot = self.containers.entry_by(c, name, now, || None);
-            set(slot, Some(pod));
         }
         if let Some(pod) = pod_uid {
             let info = self.pods.entry_by(pod, name, now, PodInfo::default);
@@ -462,6 +465,17 @@ impl EntityGraph {
                     now,
                     CompactString::default,
                 ) = format_compact("pod/", pod);
+            }
+        }
+        if let (Some(c), Some(pod)) = (container, pod_uid) {
+            let slot = self.containers.entry_by(c, name, now, || None);
+            if slot.as_deref() != Some(pod) {
+                // The pod table's key: one allocation per pod uid, so a later lookup of the
+                // pod compares the very string it just hashed.
+                *slot = Some(match self.pods.get_key_value(pod) {
+                    Some((k, _)) => Arc::clone(k),
+                    None => name(pod),
+                });
             }
         }
         self.observe_objects(v, now);
