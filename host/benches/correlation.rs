@@ -13,7 +13,9 @@
 //!
 //! `cargo bench -p tapio-collector --bench correlation`; `CORRELATION_BENCH_EVENTS` sets the
 //! events of part 1 (default 2 M), `CORRELATION_BENCH_SECS` the length of part 2 (default 5),
-//! `CORRELATION_BENCH_RATE` its offered rate (default 1 M events/s).
+//! `CORRELATION_BENCH_RATE` its offered rate (default 1 M events/s), `CORRELATION_BENCH_BATCH`
+//! the pipeline batch size of part 2 (default 1024), `CORRELATION_BENCH_HEADROOM` the spare
+//! attribute slots of an event (default `event::ATTRIBUTE_HEADROOM`, as plugin events get).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -101,6 +103,16 @@ fn population(at: u64) -> Vec<Event> {
     out
 }
 
+fn headroom() -> usize {
+    static HEADROOM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *HEADROOM.get_or_init(|| {
+        env_u64(
+            "CORRELATION_BENCH_HEADROOM",
+            tapio_host::event::ATTRIBUTE_HEADROOM as u64,
+        ) as usize
+    })
+}
+
 /// One event of the mix, about entity `i`.
 fn mixed(rng: &mut fastrand::Rng, at: u64) -> Event {
     let i = rng.u32(..ENTITIES);
@@ -116,7 +128,11 @@ fn mixed(rng: &mut fastrand::Rng, at: u64) -> Event {
     };
     let mut e = Event::new(ty, "bench", sev, at);
     e.pid = Some(10_000 + i);
-    e.attributes = vec![attr("process.pid", Value::Int(i64::from(10_000 + i)))];
+    // As `Event::copy_from_abi` makes them: room for the enrichment
+    // (`CORRELATION_BENCH_HEADROOM=0`: exact capacity, as before that change).
+    e.attributes = Vec::with_capacity(1 + headroom());
+    e.attributes
+        .push(attr("process.pid", Value::Int(i64::from(10_000 + i))));
     if roll == 97 {
         // Connections go to one of 1000 peers.
         e.attributes.push(attr(
@@ -158,6 +174,7 @@ fn part1() {
     let mut cpu = 0u64;
     let mut done = 0u64;
     let mut at = t0;
+    let mut tick_max = Duration::ZERO;
     while done < events {
         // 1 M events/s of event time: 1 µs apart.
         let mut batch: Vec<Event> = (0..BATCH)
@@ -173,12 +190,14 @@ fn part1() {
         hist.saturating_record(took.as_nanos() as u64);
         done += BATCH as u64;
         if done.is_multiple_of(BATCH as u64 * 1000) {
+            let t = Instant::now();
             st.tick(at);
+            tick_max = tick_max.max(t.elapsed());
         }
     }
     let sizes = st.graph().sizes();
     println!(
-        "part 1 (stage): {done} events, 100k live entities ({} processes, {} containers, {} pods in the graph): mean {:.0} ns/event wall, {:.0} ns/event thread CPU; batch of {BATCH} (wall): p50 {:.1} us, p99 {:.1} us, max {:.1} us; open groups (candidates included) {}",
+        "part 1 (stage): {done} events, 100k live entities ({} processes, {} containers, {} pods in the graph): mean {:.0} ns/event wall, {:.0} ns/event thread CPU; batch of {BATCH} (wall): p50 {:.1} us, p99 {:.1} us, max {:.1} us; longest tick {:.1} us; open groups (candidates included) {}",
         sizes.processes,
         sizes.containers,
         sizes.pods,
@@ -187,6 +206,7 @@ fn part1() {
         hist.value_at_quantile(0.5) as f64 / 1e3,
         hist.value_at_quantile(0.99) as f64 / 1e3,
         hist.max() as f64 / 1e3,
+        tick_max.as_secs_f64() * 1e6,
         st.engine().open_groups(),
     );
 }
@@ -235,7 +255,9 @@ fn part2() {
         consumer,
         vec![Box::new(st)],
         vec![Box::new(sink.clone())],
-        PipelineSettings { batch_size: BATCH },
+        PipelineSettings {
+            batch_size: env_u64("CORRELATION_BENCH_BATCH", BATCH as u64) as usize,
+        },
     )
     .expect("pipeline thread");
     let mut rng = fastrand::Rng::with_seed(3);
@@ -257,8 +279,10 @@ fn part2() {
     drop(producer);
     handle.shutdown();
     let hist = sink.hist.lock();
+    let batch = env_u64("CORRELATION_BENCH_BATCH", BATCH as u64);
     println!(
-        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s): offered {sent}, ring refused {refused}, delivered {}; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s, batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        batch,
         sink.events.load(Ordering::Relaxed),
         hist.value_at_quantile(0.5) as f64 / 1e3,
         hist.value_at_quantile(0.99) as f64 / 1e3,

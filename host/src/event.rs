@@ -161,6 +161,11 @@ pub struct Event {
     pub trace: Option<TraceContext>,
 }
 
+/// Spare attribute slots a copied plugin event gets, so the pipeline's enrichment (pod,
+/// namespace, workload, unit, executable, group ids) appends without growing the list on the
+/// pipeline thread (the copy runs on the plugin's thread anyway).
+pub const ATTRIBUTE_HEADROOM: usize = 8;
+
 impl Event {
     /// Copies a borrowed plugin event (`source` is the plugin's interned name).
     pub fn copy_from_abi(e: &api::Event<'_>, source: &'static str) -> Self {
@@ -180,14 +185,14 @@ impl Event {
             cgroup_id: e.cgroup_id.into_option(),
             container_id: (!e.container_id.is_empty())
                 .then(|| CompactString::new(e.container_id.as_str())),
-            attributes: e
-                .attributes
-                .iter()
-                .map(|a| Attribute {
+            attributes: {
+                let mut attributes = Vec::with_capacity(e.attributes.len() + ATTRIBUTE_HEADROOM);
+                attributes.extend(e.attributes.iter().map(|a| Attribute {
                     key: CompactString::new(a.key.as_str()),
                     value: Value::copy_from_abi(&a.value),
-                })
-                .collect(),
+                }));
+                attributes
+            },
             trace: e.trace.as_ref().map(TraceContext::from_abi).into_option(),
         }
     }

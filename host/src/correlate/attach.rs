@@ -95,7 +95,11 @@ impl SpanIndex {
             remember(self.by_pid.entry(pid, now, Vec::new), s);
         }
         if let Some(c) = &r.container {
-            remember(self.by_container.entry(c.clone(), now, Vec::new), s);
+            remember(
+                self.by_container
+                    .entry_by(&**c, |k: &str| CompactString::new(k), now, Vec::new),
+                s,
+            );
         }
     }
 
@@ -104,7 +108,7 @@ impl SpanIndex {
         r.pid.is_some_and(|p| self.by_pid.get(&p).is_some())
             || r.container
                 .as_ref()
-                .is_some_and(|c| self.by_container.get(c).is_some())
+                .is_some_and(|c| self.by_container.get(&**c).is_some())
     }
 
     /// The innermost span of the event's process (else container) that contains its time.
@@ -114,7 +118,7 @@ impl SpanIndex {
             .or_else(|| {
                 r.container
                     .as_ref()
-                    .and_then(|c| innermost(self.by_container.get(c), ts))
+                    .and_then(|c| innermost(self.by_container.get(&**c), ts))
             })
     }
 

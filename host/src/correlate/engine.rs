@@ -25,6 +25,11 @@ pub struct Member {
     pub event_id: EventId,
     /// Step index.
     pub step: usize,
+    /// The trace id the event was delivered with: the group's for members tagged by it,
+    /// the event's own (or another group's) otherwise.
+    pub trace_id: [u8; 16],
+    /// Joined before the group was confirmed: delivered untagged, in its own trace.
+    pub early: bool,
     /// Event time.
     pub ts: u64,
     /// End time (spans: start + duration; others: `ts`).
@@ -253,12 +258,21 @@ pub struct Engine {
     limits: EngineLimits,
     rng: fastrand::Rng,
     scratch: Vec<(usize, usize)>,
+    group_ids: Vec<CompactString>,
     /// Counters.
     pub counts: EngineCounts,
     /// Per-rule matches (same order as the rules).
     pub matches_per_rule: Vec<u64>,
     /// Limits read from cgroups by the resolver (`cgroup path` -> `memory.max`).
     pub cgroup_limits: HashMap<CompactString, u64, RandomState>,
+}
+
+/// A non-empty text attribute of `e`, copied.
+fn text_attr(e: &Event, key: &str) -> Option<CompactString> {
+    e.attribute(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(CompactString::new)
 }
 
 /// The key an event has under `group_by`.
@@ -271,7 +285,7 @@ pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved) -> Option<CompactString>
     };
     match by {
         GroupBy::Workload => r.workload_key(),
-        GroupBy::Unit => r.unit.clone(),
+        GroupBy::Unit => r.unit.as_deref().map(CompactString::new),
         GroupBy::Peer => text(attr::PEER_ADDR)
             .or_else(|| text(attr::DNS_NAME))
             .or_else(|| text(attr::SERVER_ADDR)),
@@ -297,6 +311,7 @@ impl Engine {
             limits,
             rng,
             scratch: Vec::new(),
+            group_ids: Vec::new(),
             counts: EngineCounts::default(),
             matches_per_rule: vec![0; n],
             cgroup_limits: HashMap::default(),
@@ -336,6 +351,8 @@ impl Engine {
         let mut candidates = std::mem::take(&mut self.scratch);
         self.rules.candidates(&e.event_type, &mut candidates);
         let mut tagged = false;
+        let mut group_ids = std::mem::take(&mut self.group_ids);
+        group_ids.clear();
         for &(ri, si) in &candidates {
             let rule = &self.rules.rules[ri];
             if !rule.steps[si].accepts(e) {
@@ -395,10 +412,24 @@ impl Engine {
             g.counts[si] += 1;
             g.first_ns = g.first_ns.min(e.timestamp_ns);
             g.last_ns = g.last_ns.max(e.timestamp_ns);
+            if g.confirmed_ns.is_none() && g.satisfied(rule) {
+                g.confirmed_ns = Some(e.timestamp_ns);
+                self.counts.confirmed += 1;
+            }
+            let joins_confirmed = g.confirmed_ns.is_some();
             let span_id = e.trace.map(|t| t.span_id).unwrap_or_default();
+            // The trace the event is delivered with: this group's when it moves the event
+            // (the first confirmed group, no application trace), else the one it has.
+            let delivered_trace = if joins_confirmed && !tagged && !keep_trace {
+                g.trace_id
+            } else {
+                e.trace.map(|t| t.trace_id).unwrap_or_default()
+            };
             let member = Member {
                 event_id: e.id,
                 step: si,
+                trace_id: delivered_trace,
+                early: !joins_confirmed,
                 ts: e.timestamp_ns,
                 end_ns: e.timestamp_ns
                     + e.attribute(attr::SPAN_DURATION)
@@ -407,11 +438,25 @@ impl Engine {
                 span_id,
                 event_type: e.event_type.clone(),
                 entity: r.workload_key(),
-                namespace: r.namespace.clone(),
-                names: [&r.unit, &r.pod_name, &r.exe, &r.workload_name]
+                // Names as the event carries them (its own, else the enrichment's).
+                namespace: text_attr(e, attr::NAMESPACE),
+                names: r
+                    .unit
+                    .as_deref()
+                    .map(CompactString::new)
                     .into_iter()
-                    .flatten()
-                    .cloned()
+                    .chain(
+                        [
+                            attr::POD_NAME,
+                            attr::PROCESS_EXE,
+                            attr::DEPLOYMENT,
+                            attr::STATEFULSET,
+                            attr::DAEMONSET,
+                            attr::REPLICASET,
+                        ]
+                        .into_iter()
+                        .filter_map(|k| text_attr(e, k)),
+                    )
                     .collect(),
                 peer_port: e.attribute(attr::PEER_PORT).and_then(Value::as_i64),
                 peer: e
@@ -456,18 +501,38 @@ impl Engine {
                     }
                 }
             }
-            if g.confirmed_ns.is_none() && g.satisfied(rule) {
-                g.confirmed_ns = Some(e.timestamp_ns);
-                self.counts.confirmed += 1;
+            if joins_confirmed {
+                if !group_ids.contains(&g.id) {
+                    group_ids.push(g.id.clone());
+                }
+                if !tagged {
+                    tagged = true;
+                    tag(e, g, rule, si, keep_trace);
+                }
             }
-            if g.confirmed_ns.is_some() && !tagged {
-                tagged = true;
-                tag(e, g, rule, si, keep_trace);
-            }
-            if g.complete_ns.is_none() && g.confirmed_ns.is_some() && g.complete(rule) {
+            if g.complete_ns.is_none() && joins_confirmed && g.complete(rule) {
                 g.complete_ns = Some(e.timestamp_ns);
             }
         }
+        if !group_ids.is_empty() && e.attribute(attr::GROUPS).is_none() {
+            // Every group the event belongs to (the first one also gave it its trace).
+            let mut list = CompactString::with_capacity(group_ids.len() * 35 + 2);
+            list.push('[');
+            for (i, id) in group_ids.iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                list.push('"');
+                list.push_str(id);
+                list.push('"');
+            }
+            list.push(']');
+            e.attributes.push(crate::event::Attribute {
+                key: CompactString::const_new(attr::GROUPS),
+                value: Value::Str(list),
+            });
+        }
+        self.group_ids = group_ids;
         self.scratch = candidates;
     }
 
@@ -581,7 +646,7 @@ fn collect_sample(
                     .attribute(attr::CGROUP_PATH)
                     .and_then(Value::as_str)
                     .map(CompactString::new)
-                    .or_else(|| r.cgroup_path.clone());
+                    .or_else(|| r.cgroup_path.as_deref().map(CompactString::new));
                 if let Some(l) = path.and_then(|p| cgroup_limits.get(&p)) {
                     g.limit = Some(*l as f64);
                 }

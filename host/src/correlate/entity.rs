@@ -7,12 +7,23 @@
 //! pid -> cgroup -> container -> pod -> workload; [`enrich`] appends the resolved attributes
 //! an event does not carry yet (OpenTelemetry names).
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 
-use crate::correlate::cgroup_path;
+use crate::correlate::cgroup_path::{self, CgroupOwner};
 use crate::correlate::lru::BoundedMap;
+use crate::correlate::view::{bit, View, JOB_NAME};
 use crate::correlate::vocab::{attr, types};
 use crate::event::{Attribute, Event, Value};
+
+/// A shared id or name. The entity tables, every [`Resolved`] and the groups share one
+/// allocation per container id, pod uid, path or name instead of copying it per event.
+pub type Name = Arc<str>;
+
+fn name(s: &str) -> Name {
+    Arc::from(s)
+}
 
 /// Size limits and TTL of the entity tables.
 #[derive(Debug, Clone, Copy)]
@@ -48,29 +59,29 @@ pub struct ProcInfo {
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path (from an event or `/proc/<pid>/cgroup`).
-    pub cgroup_path: Option<CompactString>,
+    pub cgroup_path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
-    /// Pod uid (from the cgroup path).
-    pub pod_uid: Option<CompactString>,
+    pub container: Option<Name>,
+    /// Pod uid (from the cgroup path, or the container's pod).
+    pub pod_uid: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
 }
 
 /// What is known about a cgroup.
 #[derive(Debug, Clone, Default)]
 pub struct CgroupInfo {
     /// Path in the v2 (or memory) hierarchy.
-    pub path: Option<CompactString>,
+    pub path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
+    pub container: Option<Name>,
     /// Pod uid.
-    pub pod_uid: Option<CompactString>,
+    pub pod_uid: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
 }
 
-/// What is known about a pod.
+/// What is known about a pod (names inline: enrichment copies them into events).
 #[derive(Debug, Clone, Default)]
 pub struct PodInfo {
     /// Name.
@@ -83,6 +94,8 @@ pub struct PodInfo {
     pub owner_kind: Option<CompactString>,
     /// Controlling owner name.
     pub owner_name: Option<CompactString>,
+    /// `namespace/replicaset` when the owner is a ReplicaSet (the key of its Deployment).
+    pub replicaset_key: Option<CompactString>,
     /// Pod IP.
     pub ip: Option<CompactString>,
     /// Labels (`k=v,k=v`).
@@ -98,35 +111,43 @@ pub struct ServiceInfo {
     pub cluster_ip: Option<CompactString>,
 }
 
-/// The entities one event resolves to.
+/// The entities one event resolves to: the ids, shared with the entity tables. What
+/// enrichment adds about them (names, namespace, workload) is read from the tables by
+/// [`EntityGraph::describe`] without copying.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolved {
     /// Process.
     pub pid: Option<u32>,
-    /// Executable.
-    pub exe: Option<CompactString>,
-    /// Parent process.
-    pub ppid: Option<u32>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path.
-    pub cgroup_path: Option<CompactString>,
+    pub cgroup_path: Option<Name>,
     /// Container id.
-    pub container: Option<CompactString>,
+    pub container: Option<Name>,
     /// Pod uid.
-    pub pod_uid: Option<CompactString>,
-    /// Pod name.
-    pub pod_name: Option<CompactString>,
-    /// Namespace.
-    pub namespace: Option<CompactString>,
-    /// Node.
-    pub node: Option<CompactString>,
-    /// Workload kind (`Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`).
-    pub workload_kind: Option<CompactString>,
-    /// Workload name.
-    pub workload_name: Option<CompactString>,
+    pub pod_uid: Option<Name>,
     /// systemd unit.
-    pub unit: Option<CompactString>,
+    pub unit: Option<Name>,
+}
+
+/// What the tables say about a resolved event, borrowed (enrichment copies it into the
+/// event once).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Described<'g> {
+    /// Parent process.
+    pub ppid: Option<u32>,
+    /// Executable.
+    pub exe: Option<&'g str>,
+    /// Pod name.
+    pub pod_name: Option<&'g str>,
+    /// Namespace.
+    pub namespace: Option<&'g str>,
+    /// Node.
+    pub node: Option<&'g str>,
+    /// Workload kind (`Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`).
+    pub workload_kind: Option<&'g str>,
+    /// Workload name.
+    pub workload_name: Option<&'g str>,
 }
 
 impl Resolved {
@@ -182,8 +203,9 @@ const MAX_CLIENTS_PER_PEER: usize = 16;
 pub struct EntityGraph {
     procs: BoundedMap<u32, ProcInfo>,
     cgroups: BoundedMap<u64, CgroupInfo>,
-    containers: BoundedMap<CompactString, CompactString>,
-    pods: BoundedMap<CompactString, PodInfo>,
+    /// Container id -> pod uid (empty: unknown).
+    containers: BoundedMap<Name, Option<Name>>,
+    pods: BoundedMap<Name, PodInfo>,
     /// `namespace/replicaset` -> deployment.
     replicasets: BoundedMap<CompactString, CompactString>,
     /// `namespace/service`.
@@ -193,24 +215,47 @@ pub struct EntityGraph {
     peers: BoundedMap<CompactString, Vec<CompactString>>,
     /// IP -> the workload key that owns it (pod IP, service cluster IP).
     ip_owner: BoundedMap<CompactString, CompactString>,
+    /// The table the incremental TTL sweep is in.
+    sweep_table: usize,
 }
 
-fn str_attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attribute(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// Entity tables swept by [`EntityGraph::expire_some`].
+const TABLES: usize = 9;
+
+/// Sets `slot` to `v` unless it holds it already (allocates only on a change); whether it
+/// changed.
+fn set(slot: &mut Option<Name>, v: Option<&str>) -> bool {
+    if let Some(v) = v {
+        if slot.as_deref() != Some(v) {
+            *slot = Some(name(v));
+            return true;
+        }
+    }
+    false
 }
 
-fn int_attr(e: &Event, key: &str) -> Option<i64> {
-    e.attribute(key).and_then(Value::as_i64)
-}
-
-fn set(slot: &mut Option<CompactString>, v: Option<&str>) {
+fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) -> bool {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
             *slot = Some(CompactString::new(v));
+            return true;
         }
     }
+    false
+}
+
+/// The event's own value of a field, sharing `known` when it is the same text.
+fn share(own: Option<&str>, known: Option<&Name>) -> Option<Name> {
+    let own = own?;
+    Some(match known {
+        Some(k) if &**k == own => Arc::clone(k),
+        _ => name(own),
+    })
+}
+
+/// The cgroup owner named by a view's `cgroup.path` (parsed once per event).
+pub fn owner_of(v: &View<'_>) -> CgroupOwner {
+    v.cgroup_path.map(cgroup_path::parse).unwrap_or_default()
 }
 
 impl EntityGraph {
@@ -227,6 +272,7 @@ impl EntityGraph {
             nodes: BoundedMap::new(limits.max_workloads, ttl),
             peers: BoundedMap::new(limits.max_peers, ttl),
             ip_owner: BoundedMap::new(limits.max_peers, ttl),
+            sweep_table: 0,
         }
     }
 
@@ -251,7 +297,8 @@ impl EntityGraph {
         }
     }
 
-    /// Forgets entities idle longer than the TTL.
+    /// Forgets entities idle longer than the TTL (a whole pass over every table; the stage
+    /// uses [`EntityGraph::expire_some`] instead).
     pub fn expire(&mut self, now_ns: u64) {
         self.procs.expire(now_ns);
         self.cgroups.expire(now_ns);
@@ -262,6 +309,36 @@ impl EntityGraph {
         self.nodes.expire(now_ns);
         self.peers.expire(now_ns);
         self.ip_owner.expire(now_ns);
+    }
+
+    /// Examines at most `budget` entries of the tables for TTL expiry, continuing where the
+    /// last call stopped: spreads the sweep over many batches instead of one long pause.
+    pub fn expire_some(&mut self, now_ns: u64, budget: usize) {
+        // One table at a time, round robin: a big table cannot starve the others.
+        let mut left = budget;
+        for _ in 0..TABLES {
+            let done = match self.sweep_table {
+                0 => self.procs.expire_some(now_ns, left),
+                1 => self.cgroups.expire_some(now_ns, left),
+                2 => self.containers.expire_some(now_ns, left),
+                3 => self.pods.expire_some(now_ns, left),
+                4 => self.replicasets.expire_some(now_ns, left),
+                5 => self.services.expire_some(now_ns, left),
+                6 => self.nodes.expire_some(now_ns, left),
+                7 => self.peers.expire_some(now_ns, left),
+                _ => self.ip_owner.expire_some(now_ns, left),
+            };
+            match done {
+                Some(rest) => {
+                    self.sweep_table = (self.sweep_table + 1) % TABLES;
+                    left = rest;
+                    if left == 0 {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
     }
 
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
@@ -276,7 +353,7 @@ impl EntityGraph {
     pub fn learn_proc_cgroup(&mut self, pid: u32, path: &str, cgroup_id: Option<u64>, now_ns: u64) {
         let owner = cgroup_path::parse(path);
         let p = self.procs.entry(pid, now_ns, ProcInfo::default);
-        p.cgroup_path = Some(CompactString::new(path));
+        p.cgroup_path = Some(name(path));
         if p.cgroup_id.is_none() {
             p.cgroup_id = cgroup_id;
         }
@@ -284,55 +361,59 @@ impl EntityGraph {
         set(&mut p.pod_uid, owner.pod_uid.as_deref());
         set(&mut p.unit, owner.unit.as_deref());
         if let (Some(c), Some(pod)) = (&owner.container_id, &owner.pod_uid) {
-            *self
-                .containers
-                .entry(CompactString::new(c), now_ns, CompactString::default) =
-                CompactString::new(pod);
+            let slot = self.containers.entry_by(c.as_str(), name, now_ns, || None);
+            set(slot, Some(pod));
         }
     }
 
     /// Learns from one event (before it is resolved).
     pub fn observe(&mut self, e: &Event) {
-        let now = e.timestamp_ns;
-        let pid = e
-            .pid
-            .or_else(|| int_attr(e, attr::PROCESS_PID).and_then(|p| u32::try_from(p).ok()));
-        let container = e
-            .container_id
-            .as_deref()
-            .or_else(|| str_attr(e, attr::CONTAINER_ID));
-        let pod_uid = str_attr(e, attr::POD_UID);
-        let path = str_attr(e, attr::CGROUP_PATH);
-        let owner = path.map(cgroup_path::parse).unwrap_or_default();
-        let container = container.or(owner.container_id.as_deref());
-        let pod_uid = pod_uid.or(owner.pod_uid.as_deref());
-        let unit = str_attr(e, attr::UNIT).or(owner.unit.as_deref());
+        let v = View::of(e);
+        self.observe_view(e, &v, &owner_of(&v));
+    }
 
-        if let Some(pid) = pid {
+    /// Learns from one event, read through its view (`owner`: of its `cgroup.path`).
+    pub fn observe_view(&mut self, e: &Event, v: &View<'_>, owner: &CgroupOwner) {
+        let now = e.timestamp_ns;
+        let container = v.container.or(owner.container_id.as_deref());
+        let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
+        let unit = v.unit.or(owner.unit.as_deref());
+
+        if let Some(pid) = v.pid {
             let p = self.procs.entry(pid, now, ProcInfo::default);
-            if let Some(ppid) = int_attr(e, attr::PROCESS_PPID).and_then(|v| u32::try_from(v).ok())
-            {
+            if let Some(ppid) = v.ppid {
                 p.ppid = Some(ppid);
             }
-            set(&mut p.exe, str_attr(e, attr::PROCESS_EXE));
+            set_compact(&mut p.exe, v.exe);
             if e.cgroup_id.is_some() {
                 p.cgroup_id = e.cgroup_id;
             }
-            set(&mut p.cgroup_path, path);
-            set(&mut p.container, container);
-            set(&mut p.pod_uid, pod_uid);
+            set(&mut p.cgroup_path, v.cgroup_path);
+            if let Some(c) = container {
+                if p.container.as_deref() != Some(c) {
+                    // Share the container table's id when it knows the container.
+                    p.container = Some(match self.containers.get_key_value(c) {
+                        Some((k, _)) => Arc::clone(k),
+                        None => name(c),
+                    });
+                }
+            }
+            if let Some(pod) = pod_uid {
+                if p.pod_uid.as_deref() != Some(pod) {
+                    p.pod_uid = Some(match self.pods.get_key_value(pod) {
+                        Some((k, _)) => Arc::clone(k),
+                        None => name(pod),
+                    });
+                }
+            }
             set(&mut p.unit, unit);
             if e.event_type == types::PROCESS_EXEC && p.exe.is_none() {
-                set(&mut p.exe, str_attr(e, "process.executable.path"));
+                set_compact(&mut p.exe, v.exe_path);
             }
             // Cache the container's pod on the process: one lookup less per later event.
             if p.pod_uid.is_none() {
                 if let Some(c) = &p.container {
-                    p.pod_uid = self
-                        .containers
-                        .get(c.as_str())
-                        .filter(|u| !u.is_empty())
-                        .cloned();
+                    p.pod_uid = self.containers.get(&**c).cloned().flatten();
                 }
             }
         }
@@ -340,101 +421,109 @@ impl EntityGraph {
         // a root cgroup is shared by everything: a cgroup id learns only what the event
         // says of that very cgroup. The envelope id goes with the envelope container id;
         // the `cgroup.path` goes with the `cgroup.id` attribute (the plugins set both).
-        let envelope_container = e
-            .container_id
-            .as_deref()
-            .or_else(|| str_attr(e, attr::CONTAINER_ID));
         if let Some(cg) = e.cgroup_id.filter(|c| *c > 1) {
             let c = self.cgroups.entry(cg, now, CgroupInfo::default);
-            set(&mut c.container, envelope_container);
-            if envelope_container.is_some() {
-                set(&mut c.pod_uid, str_attr(e, attr::POD_UID));
+            set(&mut c.container, v.container);
+            if v.container.is_some() {
+                set(&mut c.pod_uid, v.pod_uid);
             }
         }
-        if let (Some(cg), Some(p)) = (
-            int_attr(e, "cgroup.id")
-                .map(|v| v as u64)
-                .filter(|c| *c > 1),
-            path,
-        ) {
+        if let (Some(cg), Some(p)) = (v.cgroup_path_id.filter(|c| *c > 1), v.cgroup_path) {
             let c = self.cgroups.entry(cg, now, CgroupInfo::default);
             set(&mut c.path, Some(p));
             set(&mut c.container, owner.container_id.as_deref());
             set(&mut c.pod_uid, owner.pod_uid.as_deref());
             set(&mut c.unit, owner.unit.as_deref());
         }
-        if let (Some(c), Some(pod)) = (container, pod_uid) {
-            let slot = self.containers.entry_by(
-                c,
-                |k: &str| CompactString::new(k),
-                now,
-                CompactString::default,
-            );
-            if slot != pod {
-                *slot = CompactString::new(pod);
-            }
-        }
         if let Some(pod) = pod_uid {
-            let info =
-                self.pods
-                    .entry_by(pod, |k: &str| CompactString::new(k), now, PodInfo::default);
-            set(&mut info.name, str_attr(e, attr::POD_NAME));
-            set(&mut info.namespace, str_attr(e, attr::NAMESPACE));
-            set(&mut info.node, str_attr(e, attr::NODE));
-            let is_pod_object = str_attr(e, attr::OBJECT_KIND) == Some("Pod")
-                || e.event_type.starts_with("k8s.pod.");
+            let info = self.pods.entry_by(pod, name, now, PodInfo::default);
+            set_compact(&mut info.name, v.pod_name);
+            let mut owner_changed = set_compact(&mut info.namespace, v.namespace);
+            set_compact(&mut info.node, v.node);
+            let is_pod_object =
+                v.object_kind == Some("Pod") || e.event_type.starts_with("k8s.pod.");
             if is_pod_object {
-                set(&mut info.owner_kind, str_attr(e, attr::OWNER_KIND));
-                set(&mut info.owner_name, str_attr(e, attr::OWNER_NAME));
-                set(&mut info.labels, str_attr(e, attr::OBJECT_LABELS));
+                owner_changed |= set_compact(&mut info.owner_kind, v.owner_kind);
+                owner_changed |= set_compact(&mut info.owner_name, v.owner_name);
+                set_compact(&mut info.labels, v.labels);
             }
-            if let Some(ip) = str_attr(e, attr::POD_IP) {
-                set(&mut info.ip, Some(ip));
-                *self
-                    .ip_owner
-                    .entry(CompactString::new(ip), now, CompactString::default) =
-                    format_compact("pod/", pod);
+            if owner_changed {
+                info.replicaset_key = match (info.owner_kind.as_deref(), &info.owner_name) {
+                    (Some("ReplicaSet"), Some(rs)) => Some(compact_str::format_compact!(
+                        "{}/{}",
+                        info.namespace.as_deref().unwrap_or(""),
+                        rs
+                    )),
+                    _ => None,
+                };
+            }
+            if let Some(ip) = v.pod_ip {
+                set_compact(&mut info.ip, Some(ip));
+                *self.ip_owner.entry_by(
+                    ip,
+                    |k: &str| CompactString::new(k),
+                    now,
+                    CompactString::default,
+                ) = format_compact("pod/", pod);
             }
         }
-        self.observe_objects(e, now);
+        if let (Some(c), Some(pod)) = (container, pod_uid) {
+            let slot = self.containers.entry_by(c, name, now, || None);
+            if slot.as_deref() != Some(pod) {
+                // The pod table's key: one allocation per pod uid, so a later lookup of the
+                // pod compares the very string it just hashed.
+                *slot = Some(match self.pods.get_key_value(pod) {
+                    Some((k, _)) => Arc::clone(k),
+                    None => name(pod),
+                });
+            }
+        }
+        self.observe_objects(v, now);
     }
 
-    fn observe_objects(&mut self, e: &Event, now: u64) {
-        let Some(kind) = str_attr(e, attr::OBJECT_KIND) else {
-            if let Some(node) = str_attr(e, attr::NODE) {
-                self.nodes.entry(CompactString::new(node), now, || ());
+    fn observe_objects(&mut self, v: &View<'_>, now: u64) {
+        let Some(kind) = v.object_kind else {
+            if let Some(node) = v.node {
+                self.nodes
+                    .entry_by(node, |k: &str| CompactString::new(k), now, || ());
             }
             return;
         };
-        let ns = str_attr(e, attr::NAMESPACE).unwrap_or("");
-        let name = str_attr(e, attr::OBJECT_NAME).unwrap_or("");
+        let ns = v.namespace.unwrap_or("");
+        let obj = v.object_name.unwrap_or("");
         match kind {
-            "ReplicaSet" if str_attr(e, attr::OWNER_KIND) == Some("Deployment") => {
-                if let Some(dep) = str_attr(e, attr::OWNER_NAME) {
-                    *self.replicasets.entry(
-                        compact_str::format_compact!("{ns}/{name}"),
+            "ReplicaSet" if v.owner_kind == Some("Deployment") => {
+                if let Some(dep) = v.owner_name {
+                    let slot = self.replicasets.entry(
+                        compact_str::format_compact!("{ns}/{obj}"),
                         now,
-                        CompactString::default,
-                    ) = CompactString::new(dep);
+                        || CompactString::new(dep),
+                    );
+                    if slot != dep {
+                        *slot = CompactString::new(dep);
+                    }
                 }
             }
             "Service" => {
                 let s = self.services.entry(
-                    compact_str::format_compact!("{ns}/{name}"),
+                    compact_str::format_compact!("{ns}/{obj}"),
                     now,
                     ServiceInfo::default,
                 );
-                set(&mut s.selector, str_attr(e, attr::SERVICE_SELECTOR));
-                set(&mut s.cluster_ip, str_attr(e, attr::SERVICE_IP));
-                if let Some(ip) = str_attr(e, attr::SERVICE_IP) {
-                    *self
-                        .ip_owner
-                        .entry(CompactString::new(ip), now, CompactString::default) =
-                        compact_str::format_compact!("service/{ns}/{name}");
+                set_compact(&mut s.selector, v.selector);
+                set_compact(&mut s.cluster_ip, v.service_ip);
+                if let Some(ip) = v.service_ip {
+                    *self.ip_owner.entry_by(
+                        ip,
+                        |k: &str| CompactString::new(k),
+                        now,
+                        CompactString::default,
+                    ) = compact_str::format_compact!("service/{ns}/{obj}");
                 }
             }
             "Node" => {
-                self.nodes.entry(CompactString::new(name), now, || ());
+                self.nodes
+                    .entry_by(obj, |k: &str| CompactString::new(k), now, || ());
             }
             _ => {}
         }
@@ -443,14 +532,17 @@ impl EntityGraph {
     /// Learns who connects to whom from an event already resolved to `r` (call after
     /// [`EntityGraph::observe`] and [`EntityGraph::resolve`]).
     pub fn observe_peer(&mut self, e: &Event, r: &Resolved) {
-        let peer = str_attr(e, attr::PEER_ADDR)
-            .or_else(|| str_attr(e, attr::SERVER_ADDR))
-            .or_else(|| str_attr(e, attr::DNS_NAME));
-        let Some(peer) = peer else { return };
+        self.observe_peer_view(e.timestamp_ns, &View::of(e), r);
+    }
+
+    /// [`EntityGraph::observe_peer`] through the event's view.
+    pub fn observe_peer_view(&mut self, now: u64, v: &View<'_>, r: &Resolved) {
+        let Some(peer) = v.peer_addr.or(v.server_addr).or(v.dns_name) else {
+            return;
+        };
         let Some(client) = r.workload_key() else {
             return;
         };
-        let now = e.timestamp_ns;
         let clients = self
             .peers
             .entry_by(peer, |k: &str| CompactString::new(k), now, Vec::new);
@@ -508,7 +600,7 @@ impl EntityGraph {
         let mut out: Vec<CompactString> = self
             .services
             .iter()
-            .filter(|(key, _)| key.split_once('/').is_some_and(|(n, _)| n == ns))
+            .filter(|(key, _)| key.split_once('/').is_some_and(|(n, _)| n == &**ns))
             .filter(|(_, s)| {
                 s.selector.as_deref().is_some_and(|sel| {
                     !sel.is_empty() && sel.split(',').map(str::trim).all(|kv| labels.contains(&kv))
@@ -522,143 +614,170 @@ impl EntityGraph {
 
     /// Walks pid -> cgroup -> container -> pod -> workload for `e`.
     pub fn resolve(&self, e: &Event) -> Resolved {
+        let v = View::of(e);
+        self.resolve_view(&v, &owner_of(&v), true)
+    }
+
+    /// [`EntityGraph::resolve`] through the event's view: names are shared with the tables
+    /// (no copy of an id the graph knows). Without `need_path`, a process whose container
+    /// and pod are known skips the cgroup table (it would add only the cgroup path, which
+    /// only `time_to_limit` predictions read, and a unit, which container cgroups do not
+    /// name): one random table lookup less per event.
+    pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner, need_path: bool) -> Resolved {
+        let proc = v.pid.and_then(|pid| self.procs.get(&pid));
+        let container = v.container.or(owner.container_id.as_deref());
+        let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
+        let unit = v.unit.or(owner.unit.as_deref());
         let mut r = Resolved {
-            pid: e
-                .pid
-                .or_else(|| int_attr(e, attr::PROCESS_PID).and_then(|p| u32::try_from(p).ok())),
-            cgroup_id: e.cgroup_id,
-            container: e
-                .container_id
-                .clone()
-                .or_else(|| str_attr(e, attr::CONTAINER_ID).map(CompactString::new)),
-            pod_uid: str_attr(e, attr::POD_UID).map(CompactString::new),
-            unit: str_attr(e, attr::UNIT).map(CompactString::new),
-            ..Resolved::default()
+            pid: v.pid,
+            cgroup_id: v.cgroup_id,
+            container: share(container, proc.and_then(|p| p.container.as_ref())),
+            pod_uid: share(pod_uid, proc.and_then(|p| p.pod_uid.as_ref())),
+            unit: share(unit, proc.and_then(|p| p.unit.as_ref())),
+            cgroup_path: share(v.cgroup_path, proc.and_then(|p| p.cgroup_path.as_ref())),
         };
-        if let Some(path) = str_attr(e, attr::CGROUP_PATH) {
-            let owner = cgroup_path::parse(path);
-            r.cgroup_path = Some(CompactString::new(path));
-            r.container = r
-                .container
-                .or_else(|| owner.container_id.map(CompactString::from));
-            r.pod_uid = r.pod_uid.or_else(|| owner.pod_uid.map(CompactString::from));
-            r.unit = r.unit.or_else(|| owner.unit.map(CompactString::from));
-        }
-        if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
-            r.ppid = p.ppid;
-            r.exe = p.exe.clone();
+        if let Some(p) = proc {
             r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
-            r.cgroup_path = r.cgroup_path.or_else(|| p.cgroup_path.clone());
-            r.container = r.container.or_else(|| p.container.clone());
-            r.pod_uid = r.pod_uid.or_else(|| p.pod_uid.clone());
-            r.unit = r.unit.or_else(|| p.unit.clone());
+            fill(&mut r.cgroup_path, &p.cgroup_path);
+            fill(&mut r.container, &p.container);
+            fill(&mut r.pod_uid, &p.pod_uid);
+            fill(&mut r.unit, &p.unit);
         }
-        if let Some(c) = r.cgroup_id.and_then(|id| self.cgroups.get(&id)) {
-            r.cgroup_path = r.cgroup_path.or_else(|| c.path.clone());
-            r.container = r.container.or_else(|| c.container.clone());
-            r.pod_uid = r.pod_uid.or_else(|| c.pod_uid.clone());
-            r.unit = r.unit.or_else(|| c.unit.clone());
+        let incomplete = if need_path {
+            r.cgroup_path.is_none()
+                || r.container.is_none()
+                || r.pod_uid.is_none()
+                || r.unit.is_none()
+        } else {
+            r.container.is_none() || r.pod_uid.is_none()
+        };
+        if incomplete {
+            if let Some(c) = r.cgroup_id.and_then(|id| self.cgroups.get(&id)) {
+                fill(&mut r.cgroup_path, &c.path);
+                fill(&mut r.container, &c.container);
+                fill(&mut r.pod_uid, &c.pod_uid);
+                fill(&mut r.unit, &c.unit);
+            }
         }
         if r.pod_uid.is_none() {
             if let Some(c) = &r.container {
-                r.pod_uid = self.containers.get(c).filter(|p| !p.is_empty()).cloned();
+                r.pod_uid = self.containers.get(&**c).cloned().flatten();
             }
         }
-        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(uid)) {
-            r.pod_name = p.name.clone();
-            r.namespace = p.namespace.clone();
-            r.node = p.node.clone();
-            match (p.owner_kind.as_deref(), &p.owner_name) {
-                (Some("ReplicaSet"), Some(rs)) => {
-                    let key = compact_str::format_compact!(
-                        "{}/{}",
-                        p.namespace.as_deref().unwrap_or(""),
-                        rs
-                    );
-                    match self.replicasets.get(&key) {
-                        Some(dep) => {
-                            r.workload_kind = Some("Deployment".into());
-                            r.workload_name = Some(dep.clone());
-                        }
-                        None => {
-                            r.workload_kind = Some("ReplicaSet".into());
-                            r.workload_name = Some(rs.clone());
-                        }
+        r
+    }
+
+    /// What the tables say about `r`: parent and executable of its process, name,
+    /// namespace, node and workload of its pod (ReplicaSet -> Deployment).
+    pub fn describe(&self, r: &Resolved) -> Described<'_> {
+        let mut d = Described::default();
+        if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
+            d.ppid = p.ppid;
+            d.exe = p.exe.as_deref();
+        }
+        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
+            d.pod_name = p.name.as_deref();
+            d.namespace = p.namespace.as_deref();
+            d.node = p.node.as_deref();
+            match (&p.replicaset_key, &p.owner_kind, &p.owner_name) {
+                (Some(rs_key), _, Some(rs)) => match self.replicasets.get(rs_key.as_str()) {
+                    Some(dep) => {
+                        d.workload_kind = Some("Deployment");
+                        d.workload_name = Some(dep);
                     }
-                }
-                (Some(kind), Some(name)) => {
-                    r.workload_kind = Some(CompactString::new(kind));
-                    r.workload_name = Some(name.clone());
+                    None => {
+                        d.workload_kind = Some("ReplicaSet");
+                        d.workload_name = Some(rs);
+                    }
+                },
+                (None, Some(kind), Some(owner)) => {
+                    d.workload_kind = Some(kind);
+                    d.workload_name = Some(owner);
                 }
                 _ => {}
             }
         }
-        if r.namespace.is_none() {
-            r.namespace = str_attr(e, attr::NAMESPACE).map(CompactString::new);
-        }
-        if r.pod_name.is_none() {
-            r.pod_name = str_attr(e, attr::POD_NAME).map(CompactString::new);
-        }
-        r
+        d
     }
 }
 
-/// Appends `key` = `value` unless the event already carries `key` (the value is only made
-/// then).
-fn push_missing(e: &mut Event, key: &'static str, value: impl FnOnce() -> Option<Value>) {
-    if e.attribute(key).is_none() {
-        if let Some(value) = value() {
+/// Fills an unknown `slot` from `known`.
+fn fill(slot: &mut Option<Name>, known: &Option<Name>) {
+    if slot.is_none() {
+        slot.clone_from(known);
+    }
+}
+
+/// Appends `key` = `value` unless the event already carries `key` (`present & flag`).
+fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value: Option<&str>) {
+    if present & flag == 0 {
+        if let Some(v) = value {
             e.attributes.push(Attribute {
                 key: CompactString::const_new(key),
-                value,
+                value: Value::Str(CompactString::new(v)),
             });
         }
     }
 }
 
-/// Appends the resolved entity attributes an event does not carry yet, and sets its
-/// container id when it had none.
-pub fn enrich(e: &mut Event, r: &Resolved) {
+/// Appends the entity attributes an event does not carry yet (from `r` and what the graph
+/// says about it), and sets its container id when it had none.
+pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved) {
+    let present = View::of(e).present;
+    enrich_missing(e, r, &graph.describe(r), present);
+}
+
+/// [`enrich`] with the keys the event carries already (`View::present`).
+pub fn enrich_missing(e: &mut Event, r: &Resolved, d: &Described<'_>, present: u32) {
     if e.container_id.is_none() {
-        e.container_id = r.container.clone();
+        e.container_id = r.container.as_deref().map(CompactString::new);
     }
-    let workload_key = match r.workload_kind.as_deref() {
-        Some("Deployment") => Some(attr::DEPLOYMENT),
-        Some("ReplicaSet") => Some(attr::REPLICASET),
-        Some("StatefulSet") => Some(attr::STATEFULSET),
-        Some("DaemonSet") => Some(attr::DAEMONSET),
-        Some("Job") => Some("k8s.job.name"),
+    let workload = match d.workload_kind {
+        Some("Deployment") => Some((attr::DEPLOYMENT, bit::DEPLOYMENT)),
+        Some("ReplicaSet") => Some((attr::REPLICASET, bit::REPLICASET)),
+        Some("StatefulSet") => Some((attr::STATEFULSET, bit::STATEFULSET)),
+        Some("DaemonSet") => Some((attr::DAEMONSET, bit::DAEMONSET)),
+        Some("Job") => Some((JOB_NAME, bit::JOB)),
         _ => None,
     };
     // At most one growth of the attribute list.
-    let most = [
-        &r.pod_uid,
-        &r.pod_name,
-        &r.namespace,
-        &r.node,
-        &r.unit,
-        &r.exe,
-    ]
-    .iter()
-    .filter(|v| v.is_some())
-    .count()
-        + usize::from(r.ppid.is_some())
-        + usize::from(workload_key.is_some() && r.workload_name.is_some());
+    let missing = |some: bool, flag: u32| usize::from(some && present & flag == 0);
+    let most = missing(r.pod_uid.is_some(), bit::POD_UID)
+        + missing(d.pod_name.is_some(), bit::POD_NAME)
+        + missing(d.namespace.is_some(), bit::NAMESPACE)
+        + missing(d.node.is_some(), bit::NODE)
+        + missing(r.unit.is_some(), bit::UNIT)
+        + missing(d.exe.is_some(), bit::EXE)
+        + missing(d.ppid.is_some(), bit::PPID)
+        + workload.map_or(0, |(_, flag)| missing(d.workload_name.is_some(), flag));
+    if most == 0 {
+        return;
+    }
     e.attributes.reserve(most);
-    let s = |v: &Option<CompactString>| v.clone().map(Value::Str);
     // The container id lives in the envelope (sinks write it as `container_id`, exporters as
     // `container.id`); no second copy as an attribute.
-    push_missing(e, attr::POD_UID, || s(&r.pod_uid));
-    push_missing(e, attr::POD_NAME, || s(&r.pod_name));
-    push_missing(e, attr::NAMESPACE, || s(&r.namespace));
-    push_missing(e, attr::NODE, || s(&r.node));
-    push_missing(e, attr::UNIT, || s(&r.unit));
-    push_missing(e, attr::PROCESS_EXE, || s(&r.exe));
-    push_missing(e, attr::PROCESS_PPID, || {
-        r.ppid.map(|p| Value::Int(i64::from(p)))
-    });
-    if let Some(key) = workload_key {
-        push_missing(e, key, || s(&r.workload_name));
+    push_missing(
+        e,
+        present,
+        bit::POD_UID,
+        attr::POD_UID,
+        r.pod_uid.as_deref(),
+    );
+    push_missing(e, present, bit::POD_NAME, attr::POD_NAME, d.pod_name);
+    push_missing(e, present, bit::NAMESPACE, attr::NAMESPACE, d.namespace);
+    push_missing(e, present, bit::NODE, attr::NODE, d.node);
+    push_missing(e, present, bit::UNIT, attr::UNIT, r.unit.as_deref());
+    push_missing(e, present, bit::EXE, attr::PROCESS_EXE, d.exe);
+    if present & bit::PPID == 0 {
+        if let Some(p) = d.ppid {
+            e.attributes.push(Attribute {
+                key: CompactString::const_new(attr::PROCESS_PPID),
+                value: Value::Int(i64::from(p)),
+            });
+        }
+    }
+    if let Some((key, flag)) = workload {
+        push_missing(e, present, flag, key, d.workload_name);
     }
 }
 
@@ -748,12 +867,13 @@ mod tests {
         let r = g.resolve(&oom);
         assert_eq!(r.container.as_deref(), Some(CID));
         assert_eq!(r.pod_uid.as_deref(), Some(UID));
-        assert_eq!(r.pod_name.as_deref(), Some("web-7d9-abc"));
-        assert_eq!(r.namespace.as_deref(), Some("prod"));
-        assert_eq!(r.workload_kind.as_deref(), Some("Deployment"));
-        assert_eq!(r.workload_name.as_deref(), Some("web"));
-        assert_eq!(r.exe.as_deref(), Some("nginx"));
-        enrich(&mut oom, &r);
+        let d = g.describe(&r);
+        assert_eq!(d.pod_name, Some("web-7d9-abc"));
+        assert_eq!(d.namespace, Some("prod"));
+        assert_eq!(d.workload_kind, Some("Deployment"));
+        assert_eq!(d.workload_name, Some("web"));
+        assert_eq!(d.exe, Some("nginx"));
+        enrich(&mut oom, &g, &r);
         assert_eq!(oom.container_id.as_deref(), Some(CID));
         assert_eq!(oom.attribute(attr::DEPLOYMENT), Some(&s("web")));
         assert_eq!(oom.attribute(attr::NODE), Some(&s("node-1")));
@@ -776,7 +896,7 @@ mod tests {
             &[(attr::POD_UID, s(UID)), (attr::POD_NAME, s("given"))],
         );
         let r = g.resolve(&e);
-        enrich(&mut e, &r);
+        enrich(&mut e, &g, &r);
         assert_eq!(e.attribute(attr::POD_NAME), Some(&s("given")));
         assert_eq!(
             e.attributes

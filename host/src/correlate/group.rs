@@ -253,10 +253,34 @@ pub fn spans(g: &OpenGroup, rule: &CompiledRule, x: &Explanation) -> serde_json:
                 "start_ns": m.ts,
                 "end_ns": m.end_ns.max(m.ts),
                 "event_id": m.event_id.to_string(),
+                "event_trace_id": hex(&m.trace_id),
+                "early": m.early,
             })
         })
         .collect();
     serde_json::Value::Array(out)
+}
+
+/// The members that joined before the group was confirmed: they were delivered untagged,
+/// in their own traces, so each is listed with the trace and span it carries (a backend
+/// joins them to the group's trace by these ids; every later member carries the group's
+/// trace id itself).
+pub fn early_members(g: &OpenGroup) -> serde_json::Value {
+    let mut early: Vec<&Member> = g.members.iter().filter(|m| m.early).collect();
+    early.sort_by_key(|m| (m.ts, m.event_id));
+    serde_json::Value::Array(
+        early
+            .iter()
+            .map(|m| {
+                json!({
+                    "event_id": m.event_id.to_string(),
+                    "event_type": m.event_type.as_str(),
+                    "trace_id": hex(&m.trace_id),
+                    "span_id": hex(&m.span_id),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Everything needed to turn closed groups into events.
@@ -431,6 +455,11 @@ impl Builder<'_> {
             &mut e,
             "tapio.group.spans",
             s(spans(g, rule, &x).to_string()),
+        );
+        push(
+            &mut e,
+            "tapio.group.early_members",
+            s(early_members(g).to_string()),
         );
         Some(e)
     }

@@ -7,43 +7,49 @@
 //! update on every hit); [`BoundedMap::expire`] drops entries idle longer than the TTL.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 
-struct Slot<V> {
+struct Slot<K, V> {
+    key: K,
     value: V,
     seen_ns: u64,
 }
 
 /// A map of at most `capacity` entries, each expiring `ttl_ns` after it was last touched.
 pub struct BoundedMap<K, V> {
-    map: HashMap<K, Slot<V>, RandomState>,
+    table: HashTable<Slot<K, V>>,
+    hasher: RandomState,
     capacity: usize,
     ttl_ns: u64,
     evicted: u64,
+    /// Bucket where the incremental TTL sweep ([`BoundedMap::expire_some`]) continues.
+    cursor: usize,
 }
 
 impl<K: Hash + Eq, V> BoundedMap<K, V> {
     /// An empty map (`capacity` at least 2).
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
         BoundedMap {
-            map: HashMap::default(),
+            table: HashTable::new(),
+            hasher: RandomState::default(),
             capacity: capacity.max(2),
             ttl_ns,
             evicted: 0,
+            cursor: 0,
         }
     }
 
     /// Entries.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// Entries dropped by the capacity limit or the TTL since creation.
@@ -51,12 +57,39 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         self.evicted
     }
 
+    fn find<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&Slot<K, V>>
+    where
+        K: Borrow<Q>,
+    {
+        if self.table.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |s| s.key.borrow() == key)
+    }
+
+    fn find_index<Q: Hash + Eq + ?Sized>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.table
+            .find_bucket_index(hash, |s| s.key.borrow() == key)
+    }
+
     /// The value of `key`, without touching it.
     pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
     {
-        self.map.get(key).map(|s| &s.value)
+        self.find(key).map(|s| &s.value)
+    }
+
+    /// The stored key and value of `key`, without touching it (shares the stored key).
+    pub fn get_key_value<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).map(|s| (&s.key, &s.value))
     }
 
     /// The value of `key` (borrowed form), marking it seen at `now_ns`; inserts the owned
@@ -71,12 +104,12 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        if self.map.contains_key(key) {
-            let slot = self.map.get_mut(key).expect("present");
-            slot.seen_ns = slot.seen_ns.max(now_ns);
-            return &mut slot.value;
-        }
-        self.entry(own(key), now_ns, make)
+        let hash = self.hasher.hash_one(key);
+        let index = match self.find_index(hash, key) {
+            Some(i) => i,
+            None => self.insert_new(hash, own(key), now_ns, make()),
+        };
+        self.touch(index, now_ns)
     }
 
     /// The value of `key`, marking it seen at `now_ns`.
@@ -84,60 +117,115 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        self.map.get_mut(key).map(|s| {
-            s.seen_ns = s.seen_ns.max(now_ns);
-            &mut s.value
-        })
+        if self.table.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let index = self.find_index(hash, key)?;
+        Some(self.touch(index, now_ns))
     }
 
     /// The value of `key`, inserted with `make` when absent; marks it seen at `now_ns`.
     pub fn entry(&mut self, key: K, now_ns: u64, make: impl FnOnce() -> V) -> &mut V {
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            self.evict_older_half();
-        }
-        let slot = self.map.entry(key).or_insert_with(|| Slot {
-            value: make(),
-            seen_ns: now_ns,
-        });
+        let hash = self.hasher.hash_one(&key);
+        let index = match self.find_index(hash, &key) {
+            Some(i) => i,
+            None => self.insert_new(hash, key, now_ns, make()),
+        };
+        self.touch(index, now_ns)
+    }
+
+    fn touch(&mut self, index: usize, now_ns: u64) -> &mut V {
+        let slot = self
+            .table
+            .get_bucket_mut(index)
+            .expect("bucket index from a lookup");
         slot.seen_ns = slot.seen_ns.max(now_ns);
         &mut slot.value
     }
 
+    fn insert_new(&mut self, hash: u64, key: K, now_ns: u64, value: V) -> usize {
+        if self.table.len() >= self.capacity {
+            self.evict_older_half();
+        }
+        let hasher = &self.hasher;
+        let slot = Slot {
+            key,
+            value,
+            seen_ns: now_ns,
+        };
+        let entry = self
+            .table
+            .insert_unique(hash, slot, |s| hasher.hash_one(&s.key));
+        entry.bucket_index()
+    }
+
     /// Removes `key`.
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        self.map.remove(key).map(|s| s.value)
+        let hash = self.hasher.hash_one(key);
+        match self.table.find_entry(hash, |s| s.key == *key) {
+            Ok(e) => Some(e.remove().0.value),
+            Err(_) => None,
+        }
     }
 
     /// Iterates over the entries.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.map.iter().map(|(k, s)| (k, &s.value))
+        self.table.iter().map(|s| (&s.key, &s.value))
     }
 
-    /// Drops entries not touched within the TTL before `now_ns`.
+    /// Drops entries not touched within the TTL before `now_ns` (one pass over the table).
     pub fn expire(&mut self, now_ns: u64) {
         let ttl = self.ttl_ns;
-        let before = self.map.len();
-        self.map
-            .retain(|_, s| now_ns.saturating_sub(s.seen_ns) < ttl);
-        self.evicted += (before - self.map.len()) as u64;
+        let before = self.table.len();
+        self.table
+            .retain(|s| now_ns.saturating_sub(s.seen_ns) < ttl);
+        self.evicted += (before - self.table.len()) as u64;
+    }
+
+    /// Examines at most `budget` buckets for entries idle past the TTL, continuing where the
+    /// previous call stopped. Returns the budget left when this call reached the end of the
+    /// table (the lap is over and the next call starts over), else `None`. Many small calls
+    /// replace one long [`BoundedMap::expire`] pass, so no single batch pays for a whole
+    /// table.
+    pub fn expire_some(&mut self, now_ns: u64, budget: usize) -> Option<usize> {
+        let buckets = self.table.num_buckets();
+        let start = self.cursor.min(buckets);
+        let end = start.saturating_add(budget).min(buckets);
+        let ttl = self.ttl_ns;
+        for index in start..end {
+            if let Ok(entry) = self.table.get_bucket_entry(index) {
+                if now_ns.saturating_sub(entry.get().seen_ns) >= ttl {
+                    entry.remove();
+                    self.evicted += 1;
+                }
+            }
+        }
+        if end >= buckets {
+            self.cursor = 0;
+            Some(budget - (end - start))
+        } else {
+            self.cursor = end;
+            None
+        }
     }
 
     fn evict_older_half(&mut self) {
-        let mut seen: Vec<u64> = self.map.values().map(|s| s.seen_ns).collect();
+        let mut seen: Vec<u64> = self.table.iter().map(|s| s.seen_ns).collect();
         let mid = seen.len() / 2;
         let (_, cutoff, _) = seen.select_nth_unstable(mid);
         let cutoff = *cutoff;
-        let before = self.map.len();
-        self.map.retain(|_, s| s.seen_ns > cutoff);
-        if self.map.len() == before {
+        let before = self.table.len();
+        self.table.retain(|s| s.seen_ns > cutoff);
+        if self.table.len() == before {
             // Every entry was seen at the same instant: drop an arbitrary half.
             let mut n = 0usize;
-            self.map.retain(|_, _| {
+            self.table.retain(|_| {
                 n += 1;
                 n.is_multiple_of(2)
             });
         }
-        self.evicted += (before - self.map.len()) as u64;
+        self.evicted += (before - self.table.len()) as u64;
     }
 }
 
@@ -177,6 +265,24 @@ mod tests {
         m.expire(6);
         assert!(m.get(&1).is_none());
         assert!(m.get(&2).is_some());
+    }
+
+    #[test]
+    fn incremental_sweep_expires_everything_within_one_lap() {
+        let mut m = BoundedMap::new(10_000, 100);
+        for i in 0..1000u32 {
+            m.entry(i, if i % 2 == 0 { 0 } else { 1000 }, || i);
+        }
+        // Small steps: each call looks at 64 buckets at most.
+        let mut calls = 0;
+        while m.expire_some(1050, 64).is_none() {
+            calls += 1;
+            assert!(calls < 10_000, "the lap ends");
+        }
+        assert!(calls > 1, "spread over several calls");
+        assert_eq!(m.len(), 500, "the idle half is gone, the fresh half stays");
+        assert_eq!(m.evicted(), 500);
+        assert!((0..1000u32).all(|i| (m.get(&i).is_some()) == (i % 2 == 1)));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod resolver;
 pub mod rules;
 pub mod setup;
 pub mod stats;
+pub mod view;
 pub mod vocab;
 
 use std::collections::HashSet;
@@ -43,12 +44,21 @@ use crate::correlate::impact::BusinessWeights;
 use crate::correlate::resolver::{Answer, Resolver};
 use crate::correlate::rules::RuleSet;
 use crate::correlate::stats::{set, CorrelationStats};
+use crate::correlate::view::View;
 use crate::correlate::vocab::types;
-use crate::event::{Event, Value};
+use crate::event::Event;
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
 
 pub use stats::CorrelationStats as Stats;
+
+/// Table buckets (entity tables, then trace windows) examined for expiry per event
+/// processed: at 1 M events/s a lap over full tables takes well under a second.
+const SWEEP_PER_EVENT: usize = 4;
+/// Buckets examined per tick (once a second), so idle tables expire too: small enough that
+/// a tick costs ~0.1 ms (a whole-table pass over 100 k entities took ~1 ms), large enough
+/// that a lap over full tables takes a few minutes when no event flows (TTL 15 min).
+const SWEEP_PER_TICK: usize = 8192;
 
 /// Settings of the stage (from the `correlation:` config section).
 #[derive(Debug, Clone)]
@@ -97,7 +107,7 @@ pub struct CorrelationStage {
     delay: DelayLine,
     stats: Arc<CorrelationStats>,
     rules_rx: Option<Receiver<RuleSet>>,
-    limit_types: HashSet<String>,
+    limit_types: HashSet<String, foldhash::fast::RandomState>,
     pending: Vec<Event>,
     spare: Vec<Event>,
     resolved: Vec<Resolved>,
@@ -111,8 +121,8 @@ pub struct CorrelationStage {
 }
 
 /// Event types whose events feed `time_to_limit` predictions that read cgroup limits.
-fn limit_types(rules: &RuleSet) -> HashSet<String> {
-    let mut out = HashSet::new();
+fn limit_types(rules: &RuleSet) -> HashSet<String, foldhash::fast::RandomState> {
+    let mut out = HashSet::default();
     for r in &rules.rules {
         if let Some((spec, steps)) = &r.prediction {
             if spec.limit_from_cgroup {
@@ -344,9 +354,15 @@ impl Stage for CorrelationStage {
         self.resolved.clear();
         self.own_trace.clear();
         for e in batch.iter_mut() {
-            self.graph.observe(e);
-            let r = self.graph.resolve(e);
-            self.graph.observe_peer(e, &r);
+            // One pass over the attributes; the cgroup path parsed once.
+            let v = View::of(e);
+            let owner = entity::owner_of(&v);
+            self.graph.observe_view(e, &v, &owner);
+            let limit_type = semantic
+                && !self.limit_types.is_empty()
+                && self.limit_types.contains(e.event_type.as_str());
+            let r = self.graph.resolve_view(&v, &owner, limit_type);
+            self.graph.observe_peer_view(e.timestamp_ns, &v, &r);
             if let Some(pid) = r.pid {
                 if r.cgroup_path.is_none()
                     && r.container.is_none()
@@ -355,19 +371,20 @@ impl Stage for CorrelationStage {
                     self.resolver.ask_pid(pid, e.timestamp_ns);
                 }
             }
-            if semantic && self.limit_types.contains(e.event_type.as_str()) {
-                let path = e
-                    .attribute(vocab::attr::CGROUP_PATH)
-                    .and_then(Value::as_str)
-                    .or(r.cgroup_path.as_deref());
-                if let Some(p) = path {
+            if limit_type {
+                if let Some(p) = v.cgroup_path.or(r.cgroup_path.as_deref()) {
                     self.resolver.ask_limit(p, e.timestamp_ns);
                 }
             }
-            entity::enrich(e, &r);
+            let present = v.present;
+            entity::enrich_missing(e, &r, &self.graph.describe(&r), present);
             self.own_trace.push(e.trace.is_some());
             self.resolved.push(r);
         }
+        // TTL expiry a little per batch (a whole-table pass would stall one batch).
+        let sweep = batch.len().saturating_mul(SWEEP_PER_EVENT);
+        self.graph.expire_some(now_ns, sweep);
+        self.enricher.expire_some(now_ns, sweep);
         self.enricher.process(batch, now_ns);
         if !semantic {
             self.publish();
@@ -429,8 +446,8 @@ impl Stage for CorrelationStage {
             self.pending = pending;
         }
         // Expire after groups closed, so a closing group still sees its entities.
-        self.enricher.tick(now_ns);
-        self.graph.expire(now_ns);
+        self.enricher.expire_some(now_ns, SWEEP_PER_TICK);
+        self.graph.expire_some(now_ns, SWEEP_PER_TICK);
         self.spans.expire(now_ns);
         self.resolver.expire(now_ns);
         self.publish();

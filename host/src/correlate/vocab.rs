@@ -80,8 +80,10 @@ pub mod attr {
     pub const SPAN_DURATION: &str = "otel.span.duration_ns";
     /// Name of an OTel span.
     pub const SPAN_NAME: &str = "otel.span.name";
-    /// The group an event belongs to.
+    /// The group an event belongs to (the first, whose trace it joined).
     pub const GROUP_ID: &str = "tapio.group.id";
+    /// Every group an event belongs to (JSON list of group ids).
+    pub const GROUPS: &str = "tapio.correlation.groups";
     /// Which span an attached kernel event was placed in.
     pub const ATTACHED_SPAN: &str = "tapio.otel.attached_span_id";
 }

@@ -6,10 +6,10 @@
 //! event of an entity and lasts `window`; the next event after that opens a new trace. Events
 //! that carry a trace context from their plugin keep it.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{Equivalent, HashTable};
 
 use compact_str::CompactString;
 
@@ -141,7 +141,10 @@ pub struct Enricher {
     seq: u64,
     window_ns: u64,
     max_entities: usize,
-    windows: HashMap<EntityKey, Window, RandomState>,
+    windows: HashTable<(EntityKey, Window)>,
+    hasher: RandomState,
+    /// Bucket where the incremental expiry ([`Enricher::expire_some`]) continues.
+    cursor: usize,
     rng: fastrand::Rng,
 }
 
@@ -164,7 +167,9 @@ impl Enricher {
             seq: 0,
             window_ns: window.as_nanos() as u64,
             max_entities: max_entities.max(1),
-            windows: HashMap::default(),
+            windows: HashTable::new(),
+            hasher: RandomState::default(),
+            cursor: 0,
             rng,
         }
     }
@@ -184,7 +189,8 @@ impl Enricher {
     }
 
     fn trace_id_for(&mut self, key: KeyRef<'_>, at_ns: u64) -> [u8; 16] {
-        if let Some(w) = self.windows.get_mut(&key) {
+        let hash = self.hasher.hash_one(key);
+        if let Some((_, w)) = self.windows.find_mut(hash, |(k, _)| key.equivalent(k)) {
             if at_ns.saturating_sub(w.opened_ns) < self.window_ns {
                 return w.trace_id;
             }
@@ -196,22 +202,45 @@ impl Enricher {
             self.evict_oldest_half();
         }
         let trace_id = random_trace_id(&mut self.rng);
-        self.windows.insert(
-            key.to_owned_key(),
-            Window {
-                trace_id,
-                opened_ns: at_ns,
-            },
+        let hasher = &self.hasher;
+        self.windows.insert_unique(
+            hash,
+            (
+                key.to_owned_key(),
+                Window {
+                    trace_id,
+                    opened_ns: at_ns,
+                },
+            ),
+            |(k, _)| hasher.hash_one(k),
         );
         trace_id
     }
 
+    /// Drops closed windows among at most `budget` buckets, continuing where the last call
+    /// stopped (wrapping around): the correlation stage spreads this over its batches
+    /// instead of one pass over every window per tick.
+    pub fn expire_some(&mut self, now_ns: u64, budget: usize) {
+        let buckets = self.windows.num_buckets();
+        let start = self.cursor.min(buckets);
+        let end = start.saturating_add(budget).min(buckets);
+        let window = self.window_ns;
+        for index in start..end {
+            if let Ok(entry) = self.windows.get_bucket_entry(index) {
+                if now_ns.saturating_sub(entry.get().1.opened_ns) >= window {
+                    entry.remove();
+                }
+            }
+        }
+        self.cursor = if end >= buckets { 0 } else { end };
+    }
+
     fn evict_oldest_half(&mut self) {
-        let mut opened: Vec<u64> = self.windows.values().map(|w| w.opened_ns).collect();
+        let mut opened: Vec<u64> = self.windows.iter().map(|(_, w)| w.opened_ns).collect();
         let mid = opened.len() / 2;
         let (_, cutoff, _) = opened.select_nth_unstable(mid);
         let cutoff = *cutoff;
-        self.windows.retain(|_, w| w.opened_ns > cutoff);
+        self.windows.retain(|(_, w)| w.opened_ns > cutoff);
     }
 }
 
@@ -255,7 +284,7 @@ impl Stage for Enricher {
     fn tick(&mut self, now_ns: u64) {
         let window = self.window_ns;
         self.windows
-            .retain(|_, w| now_ns.saturating_sub(w.opened_ns) < window);
+            .retain(|(_, w)| now_ns.saturating_sub(w.opened_ns) < window);
     }
 
     fn open_groups(&self) -> usize {
@@ -353,5 +382,27 @@ mod tests {
         }
         e.tick(100 * SEC);
         assert_eq!(e.entities(), 0, "expired windows are swept");
+    }
+
+    #[test]
+    fn incremental_expiry_sweeps_closed_windows_in_small_steps() {
+        let mut e =
+            Enricher::with_rng(Duration::from_secs(30), 10_000, fastrand::Rng::with_seed(5));
+        for pid in 0..1000u32 {
+            // Even pids open at 1 s, odd ones at 90 s.
+            let at = if pid % 2 == 0 { SEC } else { 90 * SEC };
+            enrich(&mut e, vec![event(Some(pid), at)]);
+        }
+        let mut calls = 0;
+        while e.entities() > 500 {
+            e.expire_some(100 * SEC, 64);
+            calls += 1;
+            assert!(calls < 1000, "one lap is enough");
+        }
+        assert!(calls > 1, "spread over several calls");
+        for _ in 0..100 {
+            e.expire_some(100 * SEC, 64);
+        }
+        assert_eq!(e.entities(), 500, "windows still open stay");
     }
 }

@@ -139,7 +139,7 @@ impl Drop for LimitedCgroup {
 }
 
 /// The memory cascade rule with short windows so the test does not wait 10 minutes.
-const FAST_CASCADE: &str = r#"
+pub(crate) const FAST_CASCADE: &str = r#"
 rules:
   - id: memory-pressure-cascade
     intent: memory_pressure_cascade
@@ -352,6 +352,16 @@ fn live_memory_cascade_with_prediction_before_the_oom_kill() {
         "time_to_limit"
     );
     group_arrives_as_a_trace(group, root_id, &events, &otlp_out, &host);
+    if crate::correlation_record::recording() {
+        // This run passed: keep its events as the replayed fixture of `correlation.rs`.
+        crate::correlation_record::save(
+            "memory_cascade_oom",
+            TEST,
+            &events,
+            |e| e.to_string().contains(&id),
+            20,
+        );
+    }
     host.terminate(Duration::from_secs(10));
 }
 
@@ -871,6 +881,19 @@ time.sleep(0.5)
         assert_eq!(
             e["attributes"]["tapio.otel.attached_span_id"],
             span_id.as_str()
+        );
+    }
+    if crate::correlation_record::recording() {
+        // This run passed: keep our process's events (its spans and refused connects).
+        crate::correlation_record::save(
+            "refused_connects_in_span",
+            TEST,
+            &events,
+            |e| {
+                e["pid"].as_u64() == Some(pid)
+                    || e["attributes"]["process.pid"].as_u64() == Some(pid)
+            },
+            10,
         );
     }
     host.terminate(Duration::from_secs(10));
