@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
+
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use tapio_host::correlate::resolver::Resolver;
@@ -32,6 +33,10 @@ use tapio_host::pipeline::stage::Stage;
 use tapio_host::pipeline::{self, PipelineSettings};
 use tapio_host::sink::{EventBatch, Sink, SinkError};
 use tapio_plugin_api::now_unix_nanos;
+
+/// The allocator of the `tapio-collector` binary (see `host/src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ENTITIES: u32 = 100_000;
 /// Pods, one container each; five processes per container.

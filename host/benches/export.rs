@@ -36,6 +36,10 @@ use tapio_host::export::spool::SpoolSettings;
 use tapio_host::export::{grpc, nats, otlp, receive, ExporterStats};
 use tapio_host::sink::{EventBatch, NullSink, Sink};
 
+/// The allocator of the `tapio-collector` binary (see `host/src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 1024;
 
 fn env_u64(name: &str, default: u64) -> u64 {

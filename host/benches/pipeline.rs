@@ -26,6 +26,10 @@ use tapio_host::plugin::supervisor::Supervisor;
 use tapio_host::sink::{EventBatch, Sink, SinkError};
 use tapio_plugin_api::now_unix_nanos;
 
+/// The allocator of the `tapio-collector` binary (see `host/src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Counts events and records emit-to-sink latency (event timestamp to arrival).
 #[derive(Clone)]
 struct LatencySink {
