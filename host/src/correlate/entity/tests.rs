@@ -1,0 +1,194 @@
+//! Tests of the entity graph: observation, resolution through every table, enrichment.
+
+use super::*;
+use crate::event::Severity;
+
+const CID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const UID: &str = "1b2c3d4e-0000-1111-2222-333344445555";
+
+fn ev(t: &str, at: u64, attrs: &[(&str, Value)]) -> Event {
+    let mut e = Event::new(t, "test", Severity::Info, at);
+    for (k, v) in attrs {
+        e.attributes.push(Attribute {
+            key: CompactString::new(*k),
+            value: v.clone(),
+        });
+    }
+    e
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.into())
+}
+
+fn graph_with_pod() -> EntityGraph {
+    let mut g = EntityGraph::new(EntityLimits::default());
+    g.observe(&ev(
+        "k8s.replicaset.added",
+        1,
+        &[
+            (attr::OBJECT_KIND, s("ReplicaSet")),
+            (attr::OBJECT_NAME, s("web-7d9")),
+            (attr::NAMESPACE, s("prod")),
+            (attr::OWNER_KIND, s("Deployment")),
+            (attr::OWNER_NAME, s("web")),
+        ],
+    ));
+    g.observe(&ev(
+        "k8s.pod.added",
+        2,
+        &[
+            (attr::OBJECT_KIND, s("Pod")),
+            (attr::POD_UID, s(UID)),
+            (attr::POD_NAME, s("web-7d9-abc")),
+            (attr::NAMESPACE, s("prod")),
+            (attr::NODE, s("node-1")),
+            (attr::OWNER_KIND, s("ReplicaSet")),
+            (attr::OWNER_NAME, s("web-7d9")),
+            (attr::POD_IP, s("10.0.0.5")),
+            (attr::OBJECT_LABELS, s("app=web,tier=front")),
+        ],
+    ));
+    g.observe(&ev(
+        "k8s.service.added",
+        3,
+        &[
+            (attr::OBJECT_KIND, s("Service")),
+            (attr::OBJECT_NAME, s("web")),
+            (attr::NAMESPACE, s("prod")),
+            (attr::SERVICE_SELECTOR, s("app=web")),
+            (attr::SERVICE_IP, s("10.96.0.10")),
+        ],
+    ));
+    let mut cri = ev(
+        "cri.container.started",
+        4,
+        &[(attr::CONTAINER_ID, s(CID)), (attr::POD_UID, s(UID))],
+    );
+    cri.container_id = Some(CID.into());
+    g.observe(&cri);
+    g
+}
+
+#[test]
+fn pid_resolves_through_cgroup_container_pod_to_deployment() {
+    let mut g = graph_with_pod();
+    let mut exec = ev("kernel.process.exec", 5, &[(attr::PROCESS_EXE, s("nginx"))]);
+    exec.pid = Some(42);
+    exec.cgroup_id = Some(900);
+    exec.container_id = Some(CID.into());
+    g.observe(&exec);
+    // A later kernel event with only a pid.
+    let mut oom = ev("kernel.memory.oom_kill", 6, &[]);
+    oom.pid = Some(42);
+    let r = g.resolve(&oom);
+    assert_eq!(r.container.as_deref(), Some(CID));
+    assert_eq!(r.pod_uid.as_deref(), Some(UID));
+    let d = g.describe(&r);
+    assert_eq!(d.pod_name, Some("web-7d9-abc"));
+    assert_eq!(d.namespace, Some("prod"));
+    assert_eq!(d.workload_kind, Some("Deployment"));
+    assert_eq!(d.workload_name, Some("web"));
+    assert_eq!(d.exe, Some("nginx"));
+    enrich(&mut oom, &g, &r);
+    assert_eq!(oom.container_id.as_deref(), Some(CID));
+    assert_eq!(oom.attribute(attr::DEPLOYMENT), Some(&s("web")));
+    assert_eq!(oom.attribute(attr::NODE), Some(&s("node-1")));
+    assert_eq!(
+        r.workload_key().as_deref(),
+        Some(format!("pod/{UID}").as_str())
+    );
+    // The cgroup alone also resolves.
+    let mut by_cgroup = ev("storage.io.slow", 7, &[]);
+    by_cgroup.cgroup_id = Some(900);
+    assert_eq!(g.resolve(&by_cgroup).pod_uid.as_deref(), Some(UID));
+}
+
+#[test]
+fn enrichment_keeps_what_the_plugin_said() {
+    let g = graph_with_pod();
+    let mut e = ev(
+        "x",
+        1,
+        &[(attr::POD_UID, s(UID)), (attr::POD_NAME, s("given"))],
+    );
+    let r = g.resolve(&e);
+    enrich(&mut e, &g, &r);
+    assert_eq!(e.attribute(attr::POD_NAME), Some(&s("given")));
+    assert_eq!(
+        e.attributes
+            .iter()
+            .filter(|a| a.key == attr::POD_NAME)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn cgroup_path_names_units_and_proc_fallback_fills_in() {
+    let mut g = EntityGraph::new(EntityLimits::default());
+    let mut e = ev("x", 1, &[]);
+    e.pid = Some(7);
+    assert_eq!(g.resolve(&e).unit, None);
+    g.learn_proc_cgroup(7, "/system.slice/redis.service", None, 2);
+    assert!(g.knows_process(7));
+    assert_eq!(g.resolve(&e).unit.as_deref(), Some("redis.service"));
+    assert_eq!(
+        g.resolve(&e).workload_key().as_deref(),
+        Some("unit/redis.service")
+    );
+}
+
+#[test]
+fn services_and_dependents_come_from_observed_traffic() {
+    let mut g = graph_with_pod();
+    assert_eq!(g.services_of_pod(UID), vec![CompactString::new("prod/web")]);
+    let mut connect = ev(
+        "kernel.network.connect_refused",
+        9,
+        &[(attr::PEER_ADDR, s("10.0.0.5"))],
+    );
+    connect.pid = Some(100);
+    connect.cgroup_id = Some(5);
+    g.observe(&connect);
+    let r = g.resolve(&connect);
+    g.observe_peer(&connect, &r);
+    let key = format!("pod/{UID}");
+    assert_eq!(
+        g.dependents(Some(&key), None),
+        vec![CompactString::new("cgroup/5")]
+    );
+    assert_eq!(
+        g.dependents(None, Some("10.0.0.5")),
+        vec![CompactString::new("cgroup/5")]
+    );
+}
+
+#[test]
+fn tables_stay_bounded_under_unique_entities() {
+    let limits = EntityLimits {
+        max_processes: 1000,
+        max_workloads: 500,
+        max_peers: 500,
+        ttl_ns: u64::MAX,
+    };
+    let mut g = EntityGraph::new(limits);
+    for i in 0..100_000u32 {
+        let mut e = ev(
+            "x",
+            u64::from(i),
+            &[(attr::PEER_ADDR, s(&format!("10.1.{}.{}", i / 256, i % 256)))],
+        );
+        e.pid = Some(i);
+        e.cgroup_id = Some(u64::from(i) + 1);
+        e.container_id = Some(format!("{i:064x}").into());
+        g.observe(&e);
+        let r = g.resolve(&e);
+        g.observe_peer(&e, &r);
+    }
+    let sizes = g.sizes();
+    assert!(sizes.processes <= 1000, "{sizes:?}");
+    assert!(sizes.cgroups <= 500 && sizes.containers <= 500, "{sizes:?}");
+    assert!(sizes.peers <= 1000, "{sizes:?}");
+    assert!(sizes.evicted > 0);
+}
