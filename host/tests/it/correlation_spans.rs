@@ -30,43 +30,60 @@ fn otel_python() -> Option<PathBuf> {
     ok.then_some(py)
 }
 
+/// The OTel SDK venv, and a host running the kernel plugin `kernel` (with `kernel_config`,
+/// YAML of its `config:`) and the otel plugin on a free port, both up; `None` (after saying
+/// why) when either is missing or does not start.
+fn app_and_host(test: &str, kernel: &str, kernel_config: &str) -> Option<(PathBuf, Host, u16)> {
+    let Some(py) = otel_python() else {
+        cannot_run(
+            test,
+            "the OpenTelemetry Python SDK venv is missing",
+            ".ci/deps/platform-net.sh",
+        );
+        return None;
+    };
+    let libs = build_plugins(&[kernel, "otel"]);
+    let port = crate::support::free_port();
+    let host = Host::start(HostOptions {
+        plugins_yaml: "  strict_modes: false\n".into(),
+        yaml: format!(
+            "collectors:\n  {kernel}:\n    config: {kernel_config}\n  otel:\n    config:\n      grpc_address: 127.0.0.1:{port}\n      http_address: \"\"\ncorrelation:\n  otel_attach_delay: 3s\n"
+        ),
+        preinstalled: vec![
+            (libs[0].clone(), format!("{kernel}.so")),
+            (libs[1].clone(), "otel.so".into()),
+        ],
+        ..HostOptions::default()
+    });
+    let healthy = wait_for(Duration::from_secs(20), || {
+        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
+        (up(kernel) && up("otel")).then_some(())
+    });
+    if healthy.is_none() {
+        cannot_run(
+            test,
+            &format!("the {kernel} or otel plugin did not start (BPF refused?)"),
+            "CAP_BPF + CAP_PERFMON",
+        );
+        eprintln!("{}", host.log());
+        return None;
+    }
+    Some((py, host, port))
+}
+
 /// An application span of a real process, sent over OTLP/gRPC to the real otel plugin, and
 /// the kernel's view of the same process during the span (memory growth from the real
 /// memory plugin): the kernel event lands inside the application's trace.
 #[test]
 fn live_kernel_event_joins_the_application_span() {
     const TEST: &str = "live_kernel_event_joins_the_application_span";
-    let Some(py) = otel_python() else {
-        cannot_run(
-            TEST,
-            "the OpenTelemetry Python SDK venv is missing",
-            ".ci/deps/platform-net.sh",
-        );
+    let Some((py, mut host, port)) = app_and_host(
+        TEST,
+        "memory",
+        "{rss_sample_interval: 20ms, rss_growth_threshold: 16777216, rss_growth_window: 2s}",
+    ) else {
         return;
     };
-    let libs = build_plugins(&["memory", "otel"]);
-    let port = crate::support::free_port();
-    let mut host = Host::start(HostOptions {
-        plugins_yaml: "  strict_modes: false\n".into(),
-        yaml: format!(
-            "collectors:\n  memory:\n    config:\n      rss_sample_interval: 20ms\n      rss_growth_threshold: 16777216\n      rss_growth_window: 2s\n  otel:\n    config:\n      grpc_address: 127.0.0.1:{port}\n      http_address: \"\"\ncorrelation:\n  otel_attach_delay: 3s\n"
-        ),
-        preinstalled: vec![(libs[0].clone(), "memory.so".into()), (libs[1].clone(), "otel.so".into())],
-        ..HostOptions::default()
-    });
-    let healthy = wait_for(Duration::from_secs(20), || {
-        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
-        (up("memory") && up("otel")).then_some(())
-    });
-    if healthy.is_none() {
-        cannot_run(
-            TEST,
-            "the memory or otel plugin did not start (BPF refused?)",
-            "CAP_BPF + CAP_PERFMON",
-        );
-        eprintln!("{}", host.log());
-        return;
-    }
     let script = format!(
         r#"
 import os, time
@@ -168,39 +185,11 @@ time.sleep(0.5)
 #[test]
 fn live_refused_connects_join_the_application_trace() {
     const TEST: &str = "live_refused_connects_join_the_application_trace";
-    let Some(py) = otel_python() else {
-        cannot_run(
-            TEST,
-            "the OpenTelemetry Python SDK venv is missing",
-            ".ci/deps/platform-net.sh",
-        );
+    let Some((py, mut host, port)) = app_and_host(TEST, "network", "{}") else {
         return;
     };
-    let libs = build_plugins(&["network", "otel"]);
-    let port = crate::support::free_port();
     // A port nobody listens on: connects to it are refused by the kernel (RST to the SYN).
     let closed = crate::support::free_port();
-    let mut host = Host::start(HostOptions {
-        plugins_yaml: "  strict_modes: false\n".into(),
-        yaml: format!(
-            "collectors:\n  network:\n    config: {{}}\n  otel:\n    config:\n      grpc_address: 127.0.0.1:{port}\n      http_address: \"\"\ncorrelation:\n  otel_attach_delay: 3s\n"
-        ),
-        preinstalled: vec![(libs[0].clone(), "network.so".into()), (libs[1].clone(), "otel.so".into())],
-        ..HostOptions::default()
-    });
-    let healthy = wait_for(Duration::from_secs(20), || {
-        let up = |p: &str| host.metric("tapio_plugin_up", &format!("plugin=\"{p}\"")) == Some(1.0);
-        (up("network") && up("otel")).then_some(())
-    });
-    if healthy.is_none() {
-        cannot_run(
-            TEST,
-            "the network or otel plugin did not start (BPF refused?)",
-            "CAP_BPF + CAP_PERFMON",
-        );
-        eprintln!("{}", host.log());
-        return;
-    }
     let script = format!(
         r#"
 import os, socket, time
