@@ -15,8 +15,12 @@ const T0: u64 = 1_700_000_000_000_000_000;
 const S: u64 = 1_000_000_000;
 const MIB: u64 = 1024 * 1024;
 
-/// Cgroup limits as the resolver thread would read them from `memory.max`.
-struct Limits;
+/// Cgroup limits as the resolver thread would read them from `memory.max`: `max` bytes for
+/// the cgroups whose path `applies`, none elsewhere.
+struct Limits {
+    applies: fn(&str) -> bool,
+    max: u64,
+}
 
 impl ProcSource for Limits {
     fn cgroup_of(&self, _: u32) -> Option<String> {
@@ -26,16 +30,22 @@ impl ProcSource for Limits {
         None
     }
     fn memory_max(&self, path: &str) -> Option<u64> {
-        path.contains("kubepods").then_some(512 * MIB)
+        (self.applies)(path).then_some(self.max)
     }
 }
+
+/// The fixtures' pods: 512 MiB under `kubepods`.
+const POD_LIMITS: Limits = Limits {
+    applies: |path| path.contains("kubepods"),
+    max: 512 * MIB,
+};
 
 fn stage(settings: Settings) -> CorrelationStage {
     let rules = RuleSet::new(load_builtin().expect("built-in rules"));
     CorrelationStage::new(
         settings,
         rules,
-        Resolver::inline(Limits),
+        Resolver::inline(POD_LIMITS),
         fastrand::Rng::with_seed(7),
     )
 }
@@ -790,19 +800,10 @@ fn an_event_in_two_groups_names_both_and_early_members_are_listed() {
 }
 
 /// `memory.max` of the recorded run's test cgroups (`LimitedCgroup::create(96 << 20)`).
-struct RecordedLimits;
-
-impl ProcSource for RecordedLimits {
-    fn cgroup_of(&self, _: u32) -> Option<String> {
-        None
-    }
-    fn cgroup_id(&self, _: &str) -> Option<u64> {
-        None
-    }
-    fn memory_max(&self, path: &str) -> Option<u64> {
-        path.starts_with("/tapio-it-corr-").then_some(96 * MIB)
-    }
-}
+const RECORDED_LIMITS: Limits = Limits {
+    applies: |path| path.starts_with("/tapio-it-corr-"),
+    max: 96 * MIB,
+};
 
 /// A recorded live run (`correlation_record.rs`), replayed with the rules of that run (the
 /// built-ins, the memory cascade replaced by the live test's fast one) and an injected
@@ -828,7 +829,7 @@ fn replay_recorded(name: &str) -> Vec<Event> {
             ..Settings::default()
         },
         RuleSet::new(rules),
-        Resolver::inline(RecordedLimits),
+        Resolver::inline(RECORDED_LIMITS),
         fastrand::Rng::with_seed(11),
     );
     let mut out = Vec::new();
