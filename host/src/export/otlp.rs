@@ -381,6 +381,12 @@ impl Transport {
                             crate::export::error_chain(&status)
                         );
                         use tonic::Code as C;
+                        if is_transport_failure(&status) {
+                            // The connection failed (refused, reset, TLS alert): tonic may
+                            // label it Unknown or Cancelled; the endpoint never judged the
+                            // request, so it is retried like UNAVAILABLE.
+                            return Sent::Retry(text);
+                        }
                         match status.code() {
                             C::Unavailable
                             | C::ResourceExhausted
@@ -444,6 +450,19 @@ impl Transport {
             }
         }
     }
+}
+
+/// Whether `status` stands for a failed connection (a tonic transport or hyper error in
+/// its source chain) rather than an answer of the endpoint.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<tonic::transport::Error>() || e.is::<hyper::Error>() || e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// One unary OTLP call with a shared request (what the generated clients do, without the
@@ -741,6 +760,17 @@ mod tests {
             "http://otel.example:4317",
             "127.0.0.1:4317"
         ));
+    }
+
+    #[test]
+    fn a_failed_connection_is_retried_whatever_code_tonic_gives_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let status = tonic::Status::from_error(Box::new(io));
+        assert_eq!(status.code(), tonic::Code::Unknown);
+        assert!(is_transport_failure(&status));
+        assert!(!is_transport_failure(&tonic::Status::invalid_argument(
+            "bad request"
+        )));
     }
 
     #[test]

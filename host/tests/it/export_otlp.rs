@@ -283,6 +283,13 @@ fn otlp_over_mutual_tls_on_grpc_and_http_and_refused_without_a_client_certificat
             host.metric("tapio_export_acked_events_total", "exporter=\"otlp\""),
             Some(0.0)
         );
+        // A failed handshake is a connection failure, retried: nothing is dropped.
+        assert_eq!(
+            host.metric("tapio_export_dropped_events_total", "exporter=\"otlp\""),
+            Some(0.0),
+            "{}",
+            host.log()
+        );
         assert!(host.alive());
     }
 }
