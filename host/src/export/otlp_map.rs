@@ -11,7 +11,7 @@
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, Span};
+use opentelemetry_proto::tonic::trace::v1::{span::Link, span::SpanKind, Span};
 
 use crate::event::{Event, Severity, Value};
 
@@ -135,6 +135,12 @@ struct GroupSpan {
     end_ns: u64,
     #[serde(default)]
     event_id: String,
+    /// The trace the member event was delivered with.
+    #[serde(default)]
+    event_trace_id: String,
+    /// Joined before the group was confirmed: delivered in its own trace.
+    #[serde(default)]
+    early: bool,
 }
 
 /// Why a group event cannot become spans.
@@ -196,6 +202,20 @@ pub fn group_spans(e: &Event) -> Result<Vec<Span>, GroupError> {
             if !g.event_id.is_empty() {
                 attributes.push(str_kv("tapio.event.id", &g.event_id));
             }
+            // A member delivered before the group was confirmed lives in its own trace: a
+            // link to it lets a backend go from the group's span to the event's.
+            let mut links = Vec::new();
+            if g.early && !g.event_trace_id.is_empty() {
+                let linked = unhex::<16>(&g.event_trace_id)?;
+                if linked != trace.trace_id {
+                    links.push(Link {
+                        trace_id: linked.to_vec(),
+                        span_id: span_id.to_vec(),
+                        attributes: vec![str_kv("tapio.link", "early_member")],
+                        ..Default::default()
+                    });
+                }
+            }
             Ok(Span {
                 trace_id: trace.trace_id.to_vec(),
                 span_id: span_id.to_vec(),
@@ -206,6 +226,7 @@ pub fn group_spans(e: &Event) -> Result<Vec<Span>, GroupError> {
                 start_time_unix_nano: g.start_ns,
                 end_time_unix_nano: g.end_ns,
                 attributes,
+                links,
                 ..Default::default()
             })
         })
@@ -265,6 +286,26 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} missing: {keys:?}");
         }
+    }
+
+    #[test]
+    fn an_early_member_links_to_the_trace_it_was_delivered_in() {
+        let mut e = group();
+        let spans = r#"[{"span_id":"0000000000000001","parent_span_id":"","name":"oom","start_ns":1,"end_ns":5,"event_id":"e1","event_trace_id":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","early":true},
+                        {"span_id":"0000000000000002","parent_span_id":"0000000000000001","name":"restart","start_ns":6,"end_ns":9,"event_id":"e2","event_trace_id":"abababababababababababababababab","early":false}]"#;
+        for a in &mut e.attributes {
+            if a.key == "tapio.group.spans" {
+                a.value = Value::Str(spans.into());
+            }
+        }
+        let spans = group_spans(&e).unwrap();
+        assert_eq!(spans[0].links.len(), 1);
+        assert_eq!(spans[0].links[0].trace_id, vec![0xcd; 16]);
+        assert_eq!(spans[0].links[0].span_id, spans[0].span_id);
+        assert!(
+            spans[1].links.is_empty(),
+            "a member in the group's trace needs no link"
+        );
     }
 
     #[test]

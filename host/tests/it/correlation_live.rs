@@ -503,6 +503,26 @@ fn group_arrives_as_a_trace(
             "{s:#} does not reach the root span"
         );
     }
+    // A member delivered before the group was confirmed (in its own trace) is linked to
+    // that trace; a member delivered in the group's trace is not.
+    let early = members.iter().filter(|m| m["early"] == true).count();
+    eprintln!("{early} of {} members joined before confirmation", members.len());
+    for m in members {
+        let span = by_span[m["span_id"].as_str().unwrap()];
+        let links = span["links"].as_array().expect("links recorded");
+        let own_trace = m["event_trace_id"].as_str().unwrap();
+        if m["early"] == true && own_trace != trace_id {
+            assert_eq!(
+                links.len(),
+                1,
+                "early member {m:#} links to its trace: {span:#}"
+            );
+            assert_eq!(links[0]["trace_id"], own_trace);
+            assert_eq!(links[0]["span_id"], m["span_id"]);
+        } else {
+            assert!(links.is_empty(), "{span:#}");
+        }
+    }
     // The OOM kill is a child of the memory growth, the SIGKILL exit a child of the OOM kill.
     let span_of_step = |step: usize| {
         spans

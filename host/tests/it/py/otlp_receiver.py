@@ -85,6 +85,8 @@ def main():
                         "parent_span_id": s.parent_span_id.hex(),
                         "start": s.start_time_unix_nano, "end": s.end_time_unix_nano,
                         "attributes": attrs(s.attributes),
+                        "links": [{"trace_id": l.trace_id.hex(), "span_id": l.span_id.hex(),
+                                   "attributes": attrs(l.attributes)} for l in s.links],
                     })
         write(lines)
 
