@@ -506,7 +506,10 @@ fn group_arrives_as_a_trace(
     // A member delivered before the group was confirmed (in its own trace) is linked to
     // that trace; a member delivered in the group's trace is not.
     let early = members.iter().filter(|m| m["early"] == true).count();
-    eprintln!("{early} of {} members joined before confirmation", members.len());
+    eprintln!(
+        "{early} of {} members joined before confirmation",
+        members.len()
+    );
     for m in members {
         let span = by_span[m["span_id"].as_str().unwrap()];
         let links = span["links"].as_array().expect("links recorded");
