@@ -5,6 +5,7 @@ mod cli;
 mod correlation;
 mod correlation_live;
 mod correlation_record;
+mod correlation_recorded;
 mod correlation_spans;
 mod correlation_unit;
 mod export_grpc;
