@@ -6,15 +6,19 @@
 //!    `CorrelationStage::process`. Prints the mean cost per event and the p50/p99/max cost
 //!    of a batch.
 //! 2. Ring to sink at 1 M events/s: a producer thread paces 1 M events/s into the shared
-//!    ring; the real pipeline thread runs the stage and a null sink records each event's
-//!    ring-to-sink latency (p50/p99/max).
+//!    ring in bursts (as a plugin draining a kernel ring buffer on wake-up delivers them);
+//!    the real pipeline thread runs the stage and a null sink records each event's
+//!    ring-to-sink latency (p50/p99/max). An event's latency includes the wait behind the
+//!    events of its burst.
 //! 3. Memory under a stream of unique entities: 2 M events of never-repeating pids,
 //!    cgroups, containers and peers; prints entity table sizes and RSS growth.
 //!
 //! `cargo bench -p tapio-collector --bench correlation`; `CORRELATION_BENCH_EVENTS` sets the
 //! events of part 1 (default 2 M), `CORRELATION_BENCH_SECS` the length of part 2 (default 5),
 //! `CORRELATION_BENCH_RATE` its offered rate (default 1 M events/s), `CORRELATION_BENCH_BATCH`
-//! the pipeline batch size of part 2 (default 1024), `CORRELATION_BENCH_HEADROOM` the spare
+//! the pipeline batch size of part 2 (default 1024), `CORRELATION_BENCH_BURST` the events the
+//! producer pushes per wake-up (default 100: one every 100 us at 1 M/s),
+//! `CORRELATION_BENCH_HEADROOM` the spare
 //! attribute slots of an event (default `event::ATTRIBUTE_HEADROOM`, as plugin events get).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +37,10 @@ use tapio_host::pipeline::stage::Stage;
 use tapio_host::pipeline::{self, PipelineSettings};
 use tapio_host::sink::{EventBatch, Sink, SinkError};
 use tapio_plugin_api::now_unix_nanos;
+
+#[path = "common/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::thread_cpu_seconds;
 
 /// The allocator of the `tapio-collector` binary (see `host/src/main.rs`).
 #[global_allocator]
@@ -266,29 +274,37 @@ fn part2() {
     )
     .expect("pipeline thread");
     let mut rng = fastrand::Rng::with_seed(3);
+    let burst = env_u64("CORRELATION_BENCH_BURST", 100).max(1);
+    let gap = Duration::from_nanos(burst * 1_000_000_000 / rate);
+    // Sleeps as short as `gap` (the default slack stretches every sleep by 50 us).
+    // SAFETY: prctl with PR_SET_TIMERSLACK takes an integer argument only.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000u64) };
     let start = Instant::now();
     let mut sent = 0u64;
     let mut refused = 0u64;
-    // Pace 1 M events/s: every wake-up pushes what is due, in slices of 100 events.
+    // Pace the rate: every wake-up pushes what is due, in bursts of `burst` events.
     while start.elapsed() < Duration::from_secs(secs) {
         let due = (start.elapsed().as_nanos() as u64) * rate / 1_000_000_000;
         while sent < due {
             let now = now_unix_nanos();
-            let pushed = producer.push_with(100, |_| mixed(&mut rng, now));
-            refused += 100 - pushed as u64;
-            sent += 100;
+            let pushed = producer.push_with(burst as usize, |_| mixed(&mut rng, now));
+            refused += burst - pushed as u64;
+            sent += burst;
         }
         // Sleep rather than spin: the machine has two cores and the pipeline needs one.
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(gap);
     }
+    // The pipeline thread's CPU (it exits at shutdown): the stage, the ring and the sink.
+    let pipeline_cpu = thread_cpu_seconds("pipeline");
     drop(producer);
     handle.shutdown();
     let hist = sink.hist.lock();
     let batch = env_u64("CORRELATION_BENCH_BATCH", BATCH as u64);
     println!(
-        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s, batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s, producer bursts of {burst}, pipeline batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; pipeline thread CPU {:.0} ns/event; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
         batch,
         sink.events.load(Ordering::Relaxed),
+        pipeline_cpu * 1e9 / sink.events.load(Ordering::Relaxed).max(1) as f64,
         hist.value_at_quantile(0.5) as f64 / 1e3,
         hist.value_at_quantile(0.99) as f64 / 1e3,
         hist.max() as f64 / 1e3,
@@ -362,6 +378,8 @@ fn part3() {
 }
 
 fn main() {
+    // The binary's allocator settings (see `tapio_host::allocator`).
+    tapio_host::allocator::configure();
     // CORRELATION_BENCH_PARTS=13 runs parts 1 and 3 only.
     let parts = std::env::var("CORRELATION_BENCH_PARTS").unwrap_or_else(|_| "123".into());
     if parts.contains('1') {

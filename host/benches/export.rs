@@ -36,6 +36,10 @@ use tapio_host::export::spool::SpoolSettings;
 use tapio_host::export::{grpc, nats, otlp, receive, ExporterStats};
 use tapio_host::sink::{EventBatch, NullSink, Sink};
 
+#[path = "common/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::thread_cpu_seconds;
+
 /// The allocator of the `tapio-collector` binary (see `host/src/main.rs`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -155,30 +159,6 @@ fn drive(
     }
 }
 
-/// CPU seconds (user + system, 10 ms ticks) used so far by this process's threads named
-/// `name` (`/proc/self/task/*/comm`); 0 when none is.
-fn thread_cpu_seconds(name: &str) -> f64 {
-    // SAFETY: sysconf only reads a constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    tasks
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-        })
-        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .map(|stat| {
-            // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-            let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            (num(11) + num(12)) / ticks
-        })
-        .sum()
-}
-
 /// CPU seconds (user + system) this process used so far: on a loaded machine, events per
 /// CPU second is the honest per-core figure (wall-clock rates depend on the neighbours).
 fn cpu_seconds() -> f64 {
@@ -272,6 +252,8 @@ fn serve_receiver(
 }
 
 fn main() {
+    // The binary's allocator settings (see `tapio_host::allocator`).
+    tapio_host::allocator::configure();
     let n = env_u64("EXPORT_BENCH_EVENTS", 2_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -230,6 +230,8 @@ fn rss_kb(status: &Path) -> u64 {
 }
 
 fn main() {
+    // The binary's allocator settings (see `tapio_host::allocator`).
+    tapio_host::allocator::configure();
     let secs: f64 = std::env::var("PIPELINE_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

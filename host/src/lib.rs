@@ -1,6 +1,7 @@
 //! The tapio-collector host as a library: the binary in `main.rs` is a thin shell over it,
 //! and benchmarks and tests drive the same code.
 
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod commands;

@@ -13,6 +13,7 @@ use tapio_host::{app, commands, config::LoadedConfig, docs};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    tapio_host::allocator::configure();
     let (cli, matches) = cli::parse();
     let result = match cli.command {
         None => app::run(cli.run, matches),

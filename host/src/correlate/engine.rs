@@ -6,7 +6,7 @@
 //! No clock is read here: every decision uses event timestamps or the `now_ns` given to
 //! [`Engine::tick`], so recorded streams replay deterministically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
@@ -251,10 +251,28 @@ impl Default for EngineLimits {
     }
 }
 
+/// An open group's key: rule index and entity key.
+type GroupKey = (u32, CompactString);
+
+/// One entry of [`Engine::recency`].
+struct Queued {
+    /// The group's `last_ns` when it was queued.
+    last_ns: u64,
+    /// Which incarnation of the key (a key closed and opened again is another group).
+    trace_id: [u8; 16],
+    key: GroupKey,
+}
+
 /// The matcher and its open groups.
 pub struct Engine {
     rules: RuleSet,
-    groups: HashMap<(u32, CompactString), OpenGroup, RandomState>,
+    groups: HashMap<GroupKey, OpenGroup, RandomState>,
+    /// Open groups by last activity, least recent first, for eviction at the open-group
+    /// limit. Lazy: a member event does not move its group; a group active since it was
+    /// queued goes to the back again when it reaches the front, and entries of closed
+    /// groups are skipped (and compacted away when they outnumber the open groups). One
+    /// eviction is amortised O(1), with no pass over every group.
+    recency: VecDeque<Queued>,
     limits: EngineLimits,
     rng: fastrand::Rng,
     scratch: Vec<(usize, usize)>,
@@ -308,6 +326,7 @@ impl Engine {
         Engine {
             rules,
             groups: HashMap::default(),
+            recency: VecDeque::new(),
             limits,
             rng,
             scratch: Vec::new(),
@@ -372,8 +391,9 @@ impl Engine {
                     self.close(&gk, why, out);
                 }
             }
+            self.compact_recency();
             if self.groups.len() >= self.limits.max_open_groups && !self.groups.contains_key(&gk) {
-                self.evict_oldest(out);
+                self.evict_least_recent(out);
             }
             let rule = &self.rules.rules[ri];
             let limits = self.limits;
@@ -388,6 +408,11 @@ impl Engine {
                         }
                     };
                     self.counts.opened += 1;
+                    self.recency.push_back(Queued {
+                        last_ns: e.timestamp_ns,
+                        trace_id,
+                        key: v.key().clone(),
+                    });
                     let key = v.key().1.clone();
                     v.insert(OpenGroup {
                         rule: ri,
@@ -554,6 +579,7 @@ impl Engine {
         for (k, why) in due {
             self.close(&k, why, out);
         }
+        self.compact_recency();
     }
 
     /// Closes every open group (shutdown).
@@ -564,30 +590,39 @@ impl Engine {
         }
     }
 
-    /// Closes the least recently active quarter of the open groups (one pass: amortised
-    /// O(1) per opened group).
-    fn evict_oldest(&mut self, out: &mut Vec<Output>) {
-        let mut last: Vec<u64> = self.groups.values().map(|g| g.last_ns).collect();
-        if last.is_empty() {
-            return;
-        }
-        let nth = (last.len() / 4).min(last.len() - 1);
-        let (_, cutoff, _) = last.select_nth_unstable(nth);
-        let cutoff = *cutoff;
-        let mut victims: Vec<_> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.last_ns <= cutoff)
-            .map(|(k, _)| k.clone())
-            .collect();
-        victims.truncate(nth + 1);
-        for k in victims {
+    /// Closes the least recently active open group (its members are counted as evicted).
+    fn evict_least_recent(&mut self, out: &mut Vec<Output>) {
+        while let Some(q) = self.recency.pop_front() {
+            let Some(g) = self.groups.get(&q.key) else {
+                continue;
+            };
+            if g.trace_id != q.trace_id {
+                continue;
+            }
+            if g.last_ns > q.last_ns {
+                self.recency.push_back(Queued {
+                    last_ns: g.last_ns,
+                    ..q
+                });
+                continue;
+            }
             self.counts.evicted += 1;
-            self.close(&k, CloseReason::Evicted, out);
+            self.close(&q.key, CloseReason::Evicted, out);
+            return;
         }
     }
 
-    fn close(&mut self, key: &(u32, CompactString), why: CloseReason, out: &mut Vec<Output>) {
+    /// Drops queue entries of closed groups once they outnumber the open groups.
+    fn compact_recency(&mut self) {
+        if self.recency.len() <= 2 * self.groups.len() + 64 {
+            return;
+        }
+        let groups = &self.groups;
+        self.recency
+            .retain(|q| groups.get(&q.key).is_some_and(|g| g.trace_id == q.trace_id));
+    }
+
+    fn close(&mut self, key: &GroupKey, why: CloseReason, out: &mut Vec<Output>) {
         if let Some(g) = self.groups.remove(key) {
             if g.confirmed_ns.is_some() {
                 self.counts.closed += 1;
@@ -685,5 +720,95 @@ fn tag(e: &mut Event, g: &OpenGroup, rule: &CompiledRule, step: usize, keep_trac
     if let Some(t) = &mut e.trace {
         t.trace_id = g.trace_id;
         t.parent_span_id = parent;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::rules::load_builtin;
+    use crate::event::Severity;
+
+    fn pressure(container: &str, at: u64) -> (Event, Resolved) {
+        let mut e = Event::new("container.memory_pressure", "memory", Severity::Warning, at);
+        e.container_id = Some(container.into());
+        let r = Resolved {
+            container: Some(container.into()),
+            ..Resolved::default()
+        };
+        (e, r)
+    }
+
+    fn open_keys(engine: &Engine) -> Vec<String> {
+        let mut keys: Vec<String> = engine.groups.keys().map(|k| k.1.to_string()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn the_least_recently_active_group_is_evicted_at_the_limit() {
+        let limits = EngineLimits {
+            max_open_groups: 3,
+            ..EngineLimits::default()
+        };
+        let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+        let mut engine = Engine::new(rules, limits, fastrand::Rng::with_seed(1));
+        let mut out = Vec::new();
+        let mut feed = |engine: &mut Engine, c: &str, at: u64| {
+            let (mut e, r) = pressure(c, at);
+            engine.on_event(&mut e, &r, false, &mut out);
+        };
+        // Memory pressure is a step of one built-in rule, grouped by workload.
+        feed(&mut engine, "a", 1_000);
+        assert_eq!(
+            engine.open_groups(),
+            1,
+            "one rule step matches memory pressure"
+        );
+        feed(&mut engine, "b", 2_000);
+        feed(&mut engine, "c", 3_000);
+        // `a` was opened first but is active again: `b` is now the least recent.
+        feed(&mut engine, "a", 4_000);
+        feed(&mut engine, "d", 5_000);
+        assert_eq!(
+            open_keys(&engine),
+            ["container/a", "container/c", "container/d"]
+        );
+        assert_eq!(engine.counts.evicted, 1);
+        feed(&mut engine, "e", 6_000);
+        assert_eq!(
+            open_keys(&engine),
+            ["container/a", "container/d", "container/e"]
+        );
+        assert_eq!(engine.counts.evicted, 2);
+        assert_eq!(engine.counts.discarded, 2, "unconfirmed candidates");
+    }
+
+    #[test]
+    fn the_eviction_queue_stays_bounded_by_the_open_groups() {
+        let limits = EngineLimits {
+            max_open_groups: 100,
+            ..EngineLimits::default()
+        };
+        let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+        let mut engine = Engine::new(rules, limits, fastrand::Rng::with_seed(1));
+        let mut out = Vec::new();
+        for n in 0..20_000u64 {
+            let (mut e, r) = pressure(&format!("c{}", n % 150), n * 1_000);
+            engine.on_event(&mut e, &r, false, &mut out);
+            // Groups idle longer than the window close at a tick, leaving stale entries.
+            if n % 500 == 0 {
+                engine.tick(n * 1_000 + 3_600_000_000_000, &mut out);
+            }
+            assert!(engine.open_groups() <= 100);
+            assert!(
+                engine.recency.len() <= 2 * engine.open_groups() + 65,
+                "queue {} for {} groups",
+                engine.recency.len(),
+                engine.open_groups()
+            );
+        }
+        assert!(engine.counts.evicted > 0);
     }
 }

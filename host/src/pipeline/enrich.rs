@@ -218,21 +218,31 @@ impl Enricher {
     }
 
     /// Drops closed windows among at most `budget` buckets, continuing where the last call
-    /// stopped (wrapping around): the correlation stage spreads this over its batches
-    /// instead of one pass over every window per tick.
+    /// stopped and wrapping around (at most one lap per call): the correlation stage
+    /// spreads this over its batches instead of one pass over every window per tick.
     pub fn expire_some(&mut self, now_ns: u64, budget: usize) {
         let buckets = self.windows.num_buckets();
         let start = self.cursor.min(buckets);
-        let end = start.saturating_add(budget).min(buckets);
+        let budget = budget.min(buckets);
         let window = self.window_ns;
-        for index in start..end {
-            if let Ok(entry) = self.windows.get_bucket_entry(index) {
-                if now_ns.saturating_sub(entry.get().1.opened_ns) >= window {
-                    entry.remove();
+        let mut sweep = |from: usize, to: usize| {
+            for index in from..to {
+                if let Ok(entry) = self.windows.get_bucket_entry(index) {
+                    if now_ns.saturating_sub(entry.get().1.opened_ns) >= window {
+                        entry.remove();
+                    }
                 }
             }
-        }
-        self.cursor = if end >= buckets { 0 } else { end };
+        };
+        let end = start.saturating_add(budget).min(buckets);
+        sweep(start, end);
+        let wrapped = budget - (end - start);
+        sweep(0, wrapped.min(start));
+        self.cursor = if end < buckets {
+            end
+        } else {
+            wrapped.min(start)
+        };
     }
 
     fn evict_oldest_half(&mut self) {
@@ -404,5 +414,24 @@ mod tests {
             e.expire_some(100 * SEC, 64);
         }
         assert_eq!(e.entities(), 500, "windows still open stay");
+    }
+
+    #[test]
+    fn one_call_with_budget_for_every_bucket_sweeps_them_all_from_any_cursor() {
+        let mut e =
+            Enricher::with_rng(Duration::from_secs(30), 10_000, fastrand::Rng::with_seed(6));
+        for pid in 0..100u32 {
+            enrich(&mut e, vec![event(Some(pid), SEC)]);
+        }
+        // Leave the cursor in the middle of the table, expiring nothing yet.
+        e.expire_some(2 * SEC, 7);
+        assert!(e.cursor > 0);
+        assert_eq!(e.entities(), 100);
+        e.expire_some(100 * SEC, usize::MAX);
+        assert_eq!(
+            e.entities(),
+            0,
+            "the sweep wrapped around to the buckets before the cursor"
+        );
     }
 }
