@@ -11,7 +11,6 @@ mod endpoint;
 mod histogram;
 mod metrics;
 mod monitor;
-mod owned;
 mod worker;
 
 use tapio_plugin_api::{

@@ -14,7 +14,7 @@ use tapio_plugin_api::Severity;
 use crate::client::HealthReply;
 use crate::endpoint::Endpoint;
 use crate::metrics::Snapshot;
-use crate::owned::{OwnedEvent, Value};
+use tapio_event_buffer::{OwnedEvent, Value};
 
 /// Limits above which the monitor raises warnings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -405,12 +405,7 @@ impl Monitor {
         severity: Severity,
         attrs: Vec<(&'static str, Value)>,
     ) -> OwnedEvent {
-        OwnedEvent {
-            timestamp_ns,
-            event_type,
-            severity,
-            attrs,
-        }
+        OwnedEvent::new(timestamp_ns, event_type, severity).with_attributes(attrs)
     }
 }
 

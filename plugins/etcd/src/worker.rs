@@ -231,7 +231,7 @@ impl Poller {
             {
                 *slot = (self.monitor.health(), (failures > 0).then_some(wait));
             }
-            let outcome = crate::owned::emit(&self.sink, &events);
+            let outcome = tapio_event_buffer::emit_all(&self.sink, &events);
             self.shared
                 .events
                 .fetch_add(outcome.accepted.into(), Relaxed);

@@ -107,6 +107,22 @@ impl OwnedEvent {
         self.attributes.push((key, Value::Bool(value)));
         self
     }
+    /// Replaces the attributes.
+    pub fn with_attributes(mut self, attributes: Vec<(&'static str, Value)>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+    /// Sets the envelope's process id from the unsigned attribute `key` (a correlation key
+    /// the host reads from the envelope), when present and non-zero.
+    pub fn pid_from_attribute(self, key: &str) -> Self {
+        match self.attr(key) {
+            Some(Value::UInt(p)) => match u32::try_from(*p) {
+                Ok(pid) => self.pid(pid),
+                Err(_) => self,
+            },
+            _ => self,
+        }
+    }
     /// The attribute `key`, if set.
     pub fn attr(&self, key: &str) -> Option<&Value> {
         self.attributes
@@ -150,53 +166,55 @@ impl EventBuffer {
 
     /// Emits every queued event as one batch and clears the buffer.
     pub fn emit(&mut self, sink: &EventSink) -> EmitOutcome {
-        if self.events.is_empty() {
-            return EmitOutcome::default();
-        }
-        let attributes: Vec<Vec<Attribute<'_>>> = self
-            .events
-            .iter()
-            .map(|e| {
-                e.attributes
-                    .iter()
-                    .map(|(key, value)| match value {
-                        Value::Str(s) => Attribute::str(key, s),
-                        Value::Int(i) => Attribute::int(key, *i),
-                        Value::UInt(u) => Attribute::uint(key, *u),
-                        Value::Float(f) => Attribute::float(key, *f),
-                        Value::Bool(b) => Attribute::bool(key, *b),
-                    })
-                    .collect()
-            })
-            .collect();
-        let events: Vec<Event<'_>> = self
-            .events
-            .iter()
-            .zip(&attributes)
-            .map(|(e, attrs)| {
-                let mut event = Event::at(e.timestamp_ns, e.event_type, e.severity)
-                    .with_container_id(&e.container_id)
-                    .with_attributes(attrs);
-                if let Some(pid) = e.pid {
-                    event = event.with_pid(pid);
-                }
-                if let Some(tid) = e.tid {
-                    event = event.with_tid(tid);
-                }
-                if let Some(id) = e.cgroup_id {
-                    event = event.with_cgroup_id(id);
-                }
-                event
-            })
-            .collect();
-        let outcome = sink.emit(&events);
-        drop(events);
-        drop(attributes);
+        let outcome = emit_all(sink, &self.events);
         self.accepted += u64::from(outcome.accepted);
         self.refused += u64::from(outcome.dropped);
         self.events.clear();
         outcome
     }
+}
+
+/// Lends `events` to the sink as one borrowed batch (the host copies it); nothing is
+/// emitted for an empty slice.
+pub fn emit_all(sink: &EventSink, events: &[OwnedEvent]) -> EmitOutcome {
+    if events.is_empty() {
+        return EmitOutcome::default();
+    }
+    let attributes: Vec<Vec<Attribute<'_>>> = events
+        .iter()
+        .map(|e| {
+            e.attributes
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::Str(s) => Attribute::str(key, s),
+                    Value::Int(i) => Attribute::int(key, *i),
+                    Value::UInt(u) => Attribute::uint(key, *u),
+                    Value::Float(f) => Attribute::float(key, *f),
+                    Value::Bool(b) => Attribute::bool(key, *b),
+                })
+                .collect()
+        })
+        .collect();
+    let batch: Vec<Event<'_>> = events
+        .iter()
+        .zip(&attributes)
+        .map(|(e, attrs)| {
+            let mut event = Event::at(e.timestamp_ns, e.event_type, e.severity)
+                .with_container_id(&e.container_id)
+                .with_attributes(attrs);
+            if let Some(pid) = e.pid {
+                event = event.with_pid(pid);
+            }
+            if let Some(tid) = e.tid {
+                event = event.with_tid(tid);
+            }
+            if let Some(id) = e.cgroup_id {
+                event = event.with_cgroup_id(id);
+            }
+            event
+        })
+        .collect();
+    sink.emit(&batch)
 }
 
 #[cfg(test)]
@@ -216,5 +234,17 @@ mod tests {
         assert_eq!(e.attr("k"), Some(&Value::Str("v".into())));
         assert_eq!(e.attr("empty"), None);
         assert_eq!(e.attr("n"), Some(&Value::UInt(3)));
+    }
+
+    #[test]
+    fn the_envelope_pid_comes_from_the_process_pid_attribute() {
+        let e = OwnedEvent::new(1, "a.b", Severity::Info)
+            .with_attributes(vec![("process.pid", Value::UInt(42))])
+            .pid_from_attribute("process.pid");
+        assert_eq!(e.pid, Some(42));
+        let none = OwnedEvent::new(1, "a.b", Severity::Info)
+            .with_attributes(vec![("process.pid", Value::Str("x".into()))])
+            .pid_from_attribute("process.pid");
+        assert_eq!(none.pid, None, "only an unsigned pid is an envelope pid");
     }
 }

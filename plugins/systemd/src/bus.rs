@@ -12,9 +12,9 @@ use zbus::{Connection, MatchRule, Message, MessageStream};
 
 use crate::config::{Settings, SYSTEM_BUS};
 use crate::error::BusError;
-use crate::owned::OwnedEvent;
 use crate::tracker::{Iface, Props, Tracker};
 use crate::unit_path::{unit_name, unit_path, UNIT_PREFIX};
+use tapio_event_buffer::OwnedEvent;
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";

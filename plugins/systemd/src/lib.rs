@@ -11,7 +11,6 @@
 mod bus;
 mod config;
 mod error;
-mod owned;
 mod pattern;
 mod tracker;
 mod unit_path;

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use tapio_plugin_api::Severity;
 
-use crate::owned::{OwnedEvent, Value};
 use crate::pattern::Patterns;
+use tapio_event_buffer::{OwnedEvent, Value};
 
 /// `systemd.unit.state_change`.
 pub const STATE_CHANGE: &str = "systemd.unit.state_change";
@@ -256,12 +256,9 @@ fn event(
             _ => {}
         }
     }
-    OwnedEvent {
-        timestamp_ns: now_ns,
-        event_type,
-        severity,
-        attrs,
-    }
+    OwnedEvent::new(now_ns, event_type, severity)
+        .with_attributes(attrs)
+        .pid_from_attribute("process.pid")
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use tapio_plugin_api::{log, EventSink, Health, Metric, PluginError};
 use crate::bus::{self, SessionObserver};
 use crate::config::{backoff, Settings};
 use crate::error::chain;
-use crate::owned::{self, OwnedEvent};
 use crate::pattern::Patterns;
 use crate::tracker::Tracker;
+use tapio_event_buffer::{emit_all, OwnedEvent};
 
 /// What the thread shares with `health` and `metrics`.
 struct Shared {
@@ -171,7 +171,7 @@ impl SessionObserver for Observer<'_> {
     }
 
     fn events(&mut self, events: Vec<OwnedEvent>) {
-        let outcome = owned::emit(self.sink, &events);
+        let outcome = emit_all(self.sink, &events);
         self.shared
             .events
             .fetch_add(outcome.accepted.into(), Relaxed);
