@@ -59,6 +59,10 @@ const SWEEP_PER_EVENT: usize = 4;
 /// a tick costs ~0.1 ms (a whole-table pass over 100 k entities took ~1 ms), large enough
 /// that a lap over full tables takes a few minutes when no event flows (TTL 15 min).
 const SWEEP_PER_TICK: usize = 8192;
+/// Events whose table entries are brought into the cache together ([`CorrelationStage::warm`])
+/// before they are processed: enough lookups to overlap, few enough that their entries are
+/// still cached when the events are processed.
+const WARM_CHUNK: usize = 32;
 
 /// Settings of the stage (from the `correlation:` config section).
 #[derive(Debug, Clone)]
@@ -113,6 +117,8 @@ pub struct CorrelationStage {
     resolved: Vec<Resolved>,
     own_trace: Vec<bool>,
     answers: Vec<Answer>,
+    /// Scratch: the pids of a batch (`warm`).
+    pids: Vec<u32>,
     outputs: Vec<Output>,
     released: Vec<Held>,
     rng: fastrand::Rng,
@@ -171,6 +177,7 @@ impl CorrelationStage {
             resolved: Vec::new(),
             own_trace: Vec::new(),
             answers: Vec::new(),
+            pids: Vec::new(),
             outputs: Vec::new(),
             released: Vec::new(),
             rng,
@@ -240,6 +247,22 @@ impl CorrelationStage {
                 }
             }
         }
+    }
+
+    /// Brings the table entries `batch` will read into the cache ahead of the per-event
+    /// loop, so their misses overlap instead of stalling each event in turn.
+    fn warm(&mut self, batch: &[Event]) {
+        let mut pids = std::mem::take(&mut self.pids);
+        pids.clear();
+        for e in batch {
+            // The attribute list lives apart from the event (and was written on the
+            // plugin's thread): its first line too.
+            std::hint::black_box(e.attributes.first().map(|a| a.key.len()));
+            pids.extend(e.pid);
+        }
+        let enricher = &self.enricher;
+        self.graph.warm(&pids, |c| enricher.warm_container(c));
+        self.pids = pids;
     }
 
     fn semantic(&self) -> bool {
@@ -340,20 +363,11 @@ impl CorrelationStage {
                 .map(|(r, n)| (r.id.clone(), *n)),
         );
     }
-}
 
-impl Stage for CorrelationStage {
-    fn name(&self) -> &'static str {
-        "correlate"
-    }
-
-    fn process(&mut self, batch: &mut Vec<Event>, now_ns: u64) {
-        self.apply_rule_updates();
-        self.apply_answers(now_ns);
-        let semantic = self.semantic();
-        self.resolved.clear();
-        self.own_trace.clear();
-        for e in batch.iter_mut() {
+    /// Learns from, resolves and enriches each event (entity attributes; ids and traces
+    /// are the enricher's), pushing its resolution to `self.resolved`.
+    fn resolve_and_enrich(&mut self, events: &mut [Event], semantic: bool) {
+        for e in events.iter_mut() {
             // One pass over the attributes; the cgroup path parsed once.
             let v = View::of(e);
             let owner = entity::owner_of(&v);
@@ -381,11 +395,34 @@ impl Stage for CorrelationStage {
             self.own_trace.push(e.trace.is_some());
             self.resolved.push(r);
         }
+    }
+}
+
+impl Stage for CorrelationStage {
+    fn name(&self) -> &'static str {
+        "correlate"
+    }
+
+    fn process(&mut self, batch: &mut Vec<Event>, now_ns: u64) {
+        self.apply_rule_updates();
+        self.apply_answers(now_ns);
+        let semantic = self.semantic();
+        self.resolved.clear();
+        self.own_trace.clear();
+        for start in (0..batch.len()).step_by(WARM_CHUNK) {
+            let end = (start + WARM_CHUNK).min(batch.len());
+            self.warm(&batch[start..end]);
+            self.resolve_and_enrich(&mut batch[start..end], semantic);
+            // Windows are looked up under the graph's allocation of the id (see `Id`).
+            for (e, r) in batch[start..end].iter_mut().zip(&self.resolved[start..]) {
+                self.enricher
+                    .stamp(e, r.container.as_ref(), r.pod_uid.as_ref());
+            }
+        }
         // TTL expiry a little per batch (a whole-table pass would stall one batch).
         let sweep = batch.len().saturating_mul(SWEEP_PER_EVENT);
         self.graph.expire_some(now_ns, sweep);
         self.enricher.expire_some(now_ns, sweep);
-        self.enricher.process(batch, now_ns);
         if !semantic {
             self.publish();
             return;

@@ -7,11 +7,10 @@
 //! that carry a trace context from their plugin keep it.
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use hashbrown::{Equivalent, HashTable};
-
-use compact_str::CompactString;
 
 use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
@@ -20,9 +19,9 @@ use crate::pipeline::stage::Stage;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntityKey {
     /// A container id.
-    Container(CompactString),
+    Container(Arc<str>),
     /// A pod uid.
-    Pod(CompactString),
+    Pod(Arc<str>),
     /// A process id.
     Process(u32),
     /// A kernel cgroup id.
@@ -31,36 +30,80 @@ pub enum EntityKey {
     Source(&'static str),
 }
 
+/// An id looked up: its text, or an allocation shared with the entity graph. Windows keep
+/// the allocation they were opened with, so a lookup with the graph's own allocation
+/// compares pointers instead of reading the stored id (a cache miss per event on a large
+/// table).
+#[derive(Debug, Clone, Copy)]
+pub enum Id<'a> {
+    /// Shared with the entity graph.
+    Shared(&'a Arc<str>),
+    /// Text only.
+    Text(&'a str),
+}
+
+impl Id<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Id::Shared(s) => s,
+            Id::Text(s) => s,
+        }
+    }
+
+    fn is(&self, stored: &Arc<str>) -> bool {
+        match self {
+            Id::Shared(s) => Arc::ptr_eq(s, stored) || ***s == **stored,
+            Id::Text(s) => *s == &**stored,
+        }
+    }
+
+    fn to_owned_id(self) -> Arc<str> {
+        match self {
+            Id::Shared(s) => Arc::clone(s),
+            Id::Text(s) => Arc::from(s),
+        }
+    }
+}
+
 /// The borrowed form of an [`EntityKey`]: looks a window up without copying the id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyRef<'a> {
-    Container(&'a str),
-    Pod(&'a str),
+#[derive(Debug, Clone, Copy)]
+pub enum KeyRef<'a> {
+    /// A container id.
+    Container(Id<'a>),
+    /// A pod uid.
+    Pod(Id<'a>),
+    /// A process id.
     Process(u32),
+    /// A kernel cgroup id.
     Cgroup(u64),
+    /// The emitting plugin.
     Source(&'static str),
 }
 
-impl KeyRef<'_> {
+impl<'a> KeyRef<'a> {
     fn to_owned_key(self) -> EntityKey {
         match self {
-            KeyRef::Container(c) => EntityKey::Container(CompactString::new(c)),
-            KeyRef::Pod(p) => EntityKey::Pod(CompactString::new(p)),
+            KeyRef::Container(c) => EntityKey::Container(c.to_owned_id()),
+            KeyRef::Pod(p) => EntityKey::Pod(p.to_owned_id()),
             KeyRef::Process(p) => EntityKey::Process(p),
             KeyRef::Cgroup(c) => EntityKey::Cgroup(c),
             KeyRef::Source(s) => EntityKey::Source(s),
         }
     }
-}
 
-impl EntityKey {
-    fn as_ref(&self) -> KeyRef<'_> {
+    /// This key with its container id or pod uid replaced by `container` / `pod` (the
+    /// entity graph's allocations) when they hold the same text.
+    pub fn sharing(self, container: Option<&'a Arc<str>>, pod: Option<&'a Arc<str>>) -> Self {
         match self {
-            EntityKey::Container(c) => KeyRef::Container(c),
-            EntityKey::Pod(p) => KeyRef::Pod(p),
-            EntityKey::Process(p) => KeyRef::Process(*p),
-            EntityKey::Cgroup(c) => KeyRef::Cgroup(*c),
-            EntityKey::Source(s) => KeyRef::Source(s),
+            KeyRef::Container(Id::Text(t)) => match container {
+                Some(c) if **c == *t => KeyRef::Container(Id::Shared(c)),
+                _ => self,
+            },
+            KeyRef::Pod(Id::Text(t)) => match pod {
+                Some(p) if **p == *t => KeyRef::Pod(Id::Shared(p)),
+                _ => self,
+            },
+            other => other,
         }
     }
 }
@@ -71,11 +114,11 @@ impl Hash for KeyRef<'_> {
         match self {
             KeyRef::Container(c) => {
                 state.write_u8(0);
-                c.hash(state);
+                c.as_str().hash(state);
             }
             KeyRef::Pod(p) => {
                 state.write_u8(1);
-                p.hash(state);
+                p.as_str().hash(state);
             }
             KeyRef::Process(p) => {
                 state.write_u8(2);
@@ -93,15 +136,46 @@ impl Hash for KeyRef<'_> {
     }
 }
 
+impl EntityKey {
+    /// Takes the graph's allocation of the id from an equal `key` that has one, so later
+    /// lookups with it compare pointers (the window may have been opened with another
+    /// allocation of the same text).
+    fn adopt(&mut self, key: KeyRef<'_>) {
+        match (self, key) {
+            (EntityKey::Container(k), KeyRef::Container(Id::Shared(s)))
+            | (EntityKey::Pod(k), KeyRef::Pod(Id::Shared(s)))
+                if !Arc::ptr_eq(k, s) =>
+            {
+                *k = Arc::clone(s);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Hash for EntityKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_ref().hash(state);
+        let borrowed = match self {
+            EntityKey::Container(c) => KeyRef::Container(Id::Shared(c)),
+            EntityKey::Pod(p) => KeyRef::Pod(Id::Shared(p)),
+            EntityKey::Process(p) => KeyRef::Process(*p),
+            EntityKey::Cgroup(c) => KeyRef::Cgroup(*c),
+            EntityKey::Source(s) => KeyRef::Source(s),
+        };
+        borrowed.hash(state);
     }
 }
 
 impl Equivalent<EntityKey> for KeyRef<'_> {
     fn equivalent(&self, key: &EntityKey) -> bool {
-        *self == key.as_ref()
+        match (self, key) {
+            (KeyRef::Container(a), EntityKey::Container(b)) => a.is(b),
+            (KeyRef::Pod(a), EntityKey::Pod(b)) => a.is(b),
+            (KeyRef::Process(a), EntityKey::Process(b)) => a == b,
+            (KeyRef::Cgroup(a), EntityKey::Cgroup(b)) => a == b,
+            (KeyRef::Source(a), EntityKey::Source(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -113,12 +187,13 @@ impl EntityKey {
 }
 
 impl<'a> KeyRef<'a> {
-    fn of(event: &'a Event) -> Self {
+    /// The entity an event is about, borrowed.
+    pub fn of(event: &'a Event) -> Self {
         if let Some(id) = &event.container_id {
-            return KeyRef::Container(id);
+            return KeyRef::Container(Id::Text(id));
         }
         if let Some(uid) = event.attribute("k8s.pod.uid").and_then(|v| v.as_str()) {
-            return KeyRef::Pod(uid);
+            return KeyRef::Pod(Id::Text(uid));
         }
         if let Some(pid) = event.pid {
             return KeyRef::Process(pid);
@@ -188,9 +263,54 @@ impl Enricher {
         self.windows.len()
     }
 
+    /// Gives each event its id, and its basic trace context when it brought none.
+    pub fn stamp_all(&mut self, events: &mut [Event]) {
+        for event in events.iter_mut() {
+            self.stamp(event, None, None);
+        }
+    }
+
+    /// Gives `event` its id, and its basic trace context when it brought none. `container`
+    /// and `pod`: the entity graph's allocations of the event's container id and pod uid,
+    /// when known (the window lookup then compares pointers, see [`Id`]).
+    pub fn stamp(
+        &mut self,
+        event: &mut Event,
+        container: Option<&Arc<str>>,
+        pod: Option<&Arc<str>>,
+    ) {
+        self.seq += 1;
+        event.id = EventId {
+            nonce: self.nonce,
+            seq: self.seq,
+        };
+        if event.trace.is_none() {
+            let key = KeyRef::of(event).sharing(container, pod);
+            let trace_id = self.trace_id_for(key, event.timestamp_ns);
+            let mut span_id = self.rng.u64(..);
+            if span_id == 0 {
+                span_id = 1;
+            }
+            event.trace = Some(TraceContext {
+                trace_id,
+                span_id: span_id.to_be_bytes(),
+                parent_span_id: [0; 8],
+                flags: 1,
+            });
+        }
+    }
+
+    /// Loads the window of `container` into the cache (see `EntityGraph::warm`).
+    pub fn warm_container(&self, container: &Arc<str>) {
+        let key = KeyRef::Container(Id::Shared(container));
+        let hash = self.hasher.hash_one(key);
+        std::hint::black_box(self.windows.find(hash, |(k, _)| key.equivalent(k)));
+    }
+
     fn trace_id_for(&mut self, key: KeyRef<'_>, at_ns: u64) -> [u8; 16] {
         let hash = self.hasher.hash_one(key);
-        if let Some((_, w)) = self.windows.find_mut(hash, |(k, _)| key.equivalent(k)) {
+        if let Some((k, w)) = self.windows.find_mut(hash, |(k, _)| key.equivalent(k)) {
+            k.adopt(key);
             if at_ns.saturating_sub(w.opened_ns) < self.window_ns {
                 return w.trace_id;
             }
@@ -269,26 +389,7 @@ impl Stage for Enricher {
     }
 
     fn process(&mut self, batch: &mut Vec<Event>, _now_ns: u64) {
-        for event in batch.iter_mut() {
-            self.seq += 1;
-            event.id = EventId {
-                nonce: self.nonce,
-                seq: self.seq,
-            };
-            if event.trace.is_none() {
-                let trace_id = self.trace_id_for(KeyRef::of(event), event.timestamp_ns);
-                let mut span_id = self.rng.u64(..);
-                if span_id == 0 {
-                    span_id = 1;
-                }
-                event.trace = Some(TraceContext {
-                    trace_id,
-                    span_id: span_id.to_be_bytes(),
-                    parent_span_id: [0; 8],
-                    flags: 1,
-                });
-            }
-        }
+        self.stamp_all(batch);
     }
 
     fn tick(&mut self, now_ns: u64) {
@@ -414,6 +515,46 @@ mod tests {
             e.expire_some(100 * SEC, 64);
         }
         assert_eq!(e.entities(), 500, "windows still open stay");
+    }
+
+    #[test]
+    fn a_window_is_found_by_text_and_then_keeps_the_graphs_allocation() {
+        let mut e = Enricher::with_rng(Duration::from_secs(30), 100, fastrand::Rng::with_seed(7));
+        let in_container = |pid: u32, at: u64| {
+            let mut ev = event(Some(pid), at);
+            ev.container_id = Some("c1".into());
+            ev
+        };
+        // Opened by an event whose container id the graph did not know yet.
+        let mut first = in_container(1, SEC);
+        e.stamp(&mut first, None, None);
+        let graphs: Arc<str> = Arc::from("c1");
+        let mut second = in_container(2, 2 * SEC);
+        e.stamp(&mut second, Some(&graphs), None);
+        assert_eq!(
+            first.trace.unwrap().trace_id,
+            second.trace.unwrap().trace_id,
+            "same container, same window"
+        );
+        let stored = |e: &Enricher| {
+            e.windows
+                .iter()
+                .any(|(k, _)| matches!(k, EntityKey::Container(c) if Arc::ptr_eq(c, &graphs)))
+        };
+        assert!(stored(&e), "the window now holds the graph's allocation");
+        // Another container's allocation with other text is another entity.
+        let other: Arc<str> = Arc::from("c2");
+        let mut third = event(Some(3), 3 * SEC);
+        third.container_id = Some("c2".into());
+        e.stamp(&mut third, Some(&other), None);
+        assert_ne!(third.trace.unwrap().trace_id, first.trace.unwrap().trace_id);
+        // An allocation whose text differs from the event's is not used as its key.
+        let mut fourth = in_container(4, 4 * SEC);
+        e.stamp(&mut fourth, Some(&other), None);
+        assert_eq!(
+            fourth.trace.unwrap().trace_id,
+            first.trace.unwrap().trace_id
+        );
     }
 
     #[test]

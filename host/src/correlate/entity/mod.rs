@@ -341,6 +341,33 @@ impl EntityGraph {
         }
     }
 
+    /// Loads what a batch of events about `pids` will read (process entries, their
+    /// container and pod ids, pod entries) into the cache, one table per pass, and calls
+    /// `container` with each known container id (for the caller's own tables). One event's
+    /// walk pid -> ids -> pod is a chain of dependent cache misses; a pass of independent
+    /// lookups over many events lets the CPU overlap them.
+    pub fn warm(&self, pids: &[u32], mut container: impl FnMut(&Name)) {
+        for pid in pids {
+            std::hint::black_box(self.procs.get(pid));
+        }
+        let first_byte = |n: &Option<Name>| n.as_ref().and_then(|n| n.as_bytes().first().copied());
+        for pid in pids {
+            if let Some(p) = self.procs.get(pid) {
+                std::hint::black_box((first_byte(&p.container), first_byte(&p.pod_uid)));
+            }
+        }
+        for pid in pids {
+            if let Some(p) = self.procs.get(pid) {
+                if let Some(uid) = &p.pod_uid {
+                    std::hint::black_box(self.pods.get(&**uid));
+                }
+                if let Some(c) = &p.container {
+                    container(c);
+                }
+            }
+        }
+    }
+
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
     /// A cgroup id alone does not count: it names no container or unit.
     pub fn knows_process(&self, pid: u32) -> bool {
