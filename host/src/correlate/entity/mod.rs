@@ -358,8 +358,17 @@ impl EntityGraph {
         }
         for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                if let Some(uid) = &p.pod_uid {
-                    std::hint::black_box(self.pods.get(&**uid));
+                if let Some(pod) = p.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
+                    // The fields `describe` reads span the entry's cache lines.
+                    let len = |s: &Option<CompactString>| s.as_ref().map(CompactString::len);
+                    std::hint::black_box((
+                        len(&pod.name),
+                        len(&pod.namespace),
+                        len(&pod.node),
+                        len(&pod.owner_kind),
+                        len(&pod.owner_name),
+                        len(&pod.replicaset_key),
+                    ));
                 }
                 if let Some(c) = &p.container {
                     container(c);
