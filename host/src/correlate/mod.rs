@@ -64,6 +64,29 @@ const SWEEP_PER_TICK: usize = 8192;
 /// still cached when the events are processed.
 const WARM_CHUNK: usize = 32;
 
+/// Bytes of attributes enrichment typically appends to an event (pod uid, name,
+/// namespace, workload: four or five attributes).
+const ENRICHMENT_BYTES: usize = 5 * std::mem::size_of::<crate::event::Attribute>();
+
+/// Asks the CPU to fetch the cache lines of `len` bytes from `at` for writing. A hint only:
+/// the address need not be valid memory (it is never dereferenced).
+fn prefetch_for_write<T>(at: *const T, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = at as usize;
+        let mut line = start & !63;
+        while line < start + len {
+            // SAFETY: prefetch is a hint; it does not access memory or fault.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(line as *const i8, std::arch::x86_64::_MM_HINT_T0);
+            }
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, len);
+}
+
 /// Settings of the stage (from the `correlation:` config section).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -256,8 +279,9 @@ impl CorrelationStage {
         pids.clear();
         for e in batch {
             // The attribute list lives apart from the event (and was written on the
-            // plugin's thread): its first line too.
+            // plugin's thread): its first line, and the spare room enrichment writes to.
             std::hint::black_box(e.attributes.first().map(|a| a.key.len()));
+            prefetch_for_write(e.attributes.as_ptr_range().end, ENRICHMENT_BYTES);
             pids.extend(e.pid);
         }
         let enricher = &self.enricher;

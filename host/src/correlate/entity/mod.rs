@@ -353,7 +353,17 @@ impl EntityGraph {
         let first_byte = |n: &Option<Name>| n.as_ref().and_then(|n| n.as_bytes().first().copied());
         for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                std::hint::black_box((first_byte(&p.container), first_byte(&p.pod_uid)));
+                // Every field `observe` and `resolve` read (the entry spans cache lines),
+                // and the first bytes of the container id and pod uid.
+                std::hint::black_box((
+                    first_byte(&p.container),
+                    first_byte(&p.pod_uid),
+                    p.cgroup_path.is_some(),
+                    p.unit.is_some(),
+                    p.cgroup_id,
+                    p.ppid,
+                    p.exe.as_ref().map(CompactString::len),
+                ));
             }
         }
         for pid in pids {
