@@ -739,6 +739,16 @@ mod tests {
         (e, r)
     }
 
+    /// An engine over the built-in rules keeping at most `max_open_groups`.
+    fn with_limit(max_open_groups: usize) -> Engine {
+        let limits = EngineLimits {
+            max_open_groups,
+            ..EngineLimits::default()
+        };
+        let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+        Engine::new(rules, limits, fastrand::Rng::with_seed(1))
+    }
+
     fn open_keys(engine: &Engine) -> Vec<String> {
         let mut keys: Vec<String> = engine.groups.keys().map(|k| k.1.to_string()).collect();
         keys.sort();
@@ -748,12 +758,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_active_group_is_evicted_at_the_limit() {
-        let limits = EngineLimits {
-            max_open_groups: 3,
-            ..EngineLimits::default()
-        };
-        let rules = RuleSet::new(load_builtin().expect("built-in rules"));
-        let mut engine = Engine::new(rules, limits, fastrand::Rng::with_seed(1));
+        let mut engine = with_limit(3);
         let mut out = Vec::new();
         let mut feed = |engine: &mut Engine, c: &str, at: u64| {
             let (mut e, r) = pressure(c, at);
@@ -787,12 +792,7 @@ mod tests {
 
     #[test]
     fn the_eviction_queue_stays_bounded_by_the_open_groups() {
-        let limits = EngineLimits {
-            max_open_groups: 100,
-            ..EngineLimits::default()
-        };
-        let rules = RuleSet::new(load_builtin().expect("built-in rules"));
-        let mut engine = Engine::new(rules, limits, fastrand::Rng::with_seed(1));
+        let mut engine = with_limit(100);
         let mut out = Vec::new();
         for n in 0..20_000u64 {
             let (mut e, r) = pressure(&format!("c{}", n % 150), n * 1_000);

@@ -174,6 +174,20 @@ impl EventBuffer {
     }
 }
 
+/// Borrowed views of owned attributes, for one `emit` call.
+pub fn borrow_attributes<'a>(attributes: &'a [(&'static str, Value)]) -> Vec<Attribute<'a>> {
+    attributes
+        .iter()
+        .map(|(key, value)| match value {
+            Value::Str(s) => Attribute::str(key, s),
+            Value::Int(i) => Attribute::int(key, *i),
+            Value::UInt(u) => Attribute::uint(key, *u),
+            Value::Float(f) => Attribute::float(key, *f),
+            Value::Bool(b) => Attribute::bool(key, *b),
+        })
+        .collect()
+}
+
 /// Lends `events` to the sink as one borrowed batch (the host copies it); nothing is
 /// emitted for an empty slice.
 pub fn emit_all(sink: &EventSink, events: &[OwnedEvent]) -> EmitOutcome {
@@ -182,18 +196,7 @@ pub fn emit_all(sink: &EventSink, events: &[OwnedEvent]) -> EmitOutcome {
     }
     let attributes: Vec<Vec<Attribute<'_>>> = events
         .iter()
-        .map(|e| {
-            e.attributes
-                .iter()
-                .map(|(key, value)| match value {
-                    Value::Str(s) => Attribute::str(key, s),
-                    Value::Int(i) => Attribute::int(key, *i),
-                    Value::UInt(u) => Attribute::uint(key, *u),
-                    Value::Float(f) => Attribute::float(key, *f),
-                    Value::Bool(b) => Attribute::bool(key, *b),
-                })
-                .collect()
-        })
+        .map(|e| borrow_attributes(&e.attributes))
         .collect();
     let batch: Vec<Event<'_>> = events
         .iter()

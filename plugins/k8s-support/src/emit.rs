@@ -6,20 +6,8 @@
 
 use tapio_plugin_api::{Attribute, EmitOutcome, Event, EventSink, Severity, TraceContext};
 
-/// An owned attribute value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OwnedValue {
-    /// Text.
-    Str(String),
-    /// Signed integer.
-    Int(i64),
-    /// Unsigned integer.
-    UInt(u64),
-    /// Number.
-    Float(f64),
-    /// Boolean.
-    Bool(bool),
-}
+/// An owned attribute value (the one every plugin's owned events use).
+pub use tapio_event_buffer::Value as OwnedValue;
 
 /// An event that owns its attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,16 +85,7 @@ impl OwnedEvent {
     }
 
     fn borrowed_attributes(&self) -> Vec<Attribute<'_>> {
-        self.attributes
-            .iter()
-            .map(|(k, v)| match v {
-                OwnedValue::Str(s) => Attribute::str(k, s),
-                OwnedValue::Int(i) => Attribute::int(k, *i),
-                OwnedValue::UInt(u) => Attribute::uint(k, *u),
-                OwnedValue::Float(f) => Attribute::float(k, *f),
-                OwnedValue::Bool(b) => Attribute::bool(k, *b),
-            })
-            .collect()
+        tapio_event_buffer::borrow_attributes(&self.attributes)
     }
 }
 
