@@ -1,6 +1,6 @@
 //! Lifecycle changes as tapio events, with their attributes.
 
-use tapio_k8s_support::OwnedEvent;
+use tapio_k8s_support::{owned_event, OwnedEvent};
 use tapio_plugin_api::{EventTypeInfo, Severity};
 
 use crate::model::{ContainerView, PodView};
@@ -61,9 +61,9 @@ pub fn to_event(
         Change::ContainerRemoved(_) => (CONTAINER_REMOVED, Severity::Info),
         Change::ContainerExited(c) => (CONTAINER_EXITED, exit_severity(c)),
     };
-    let mut e = OwnedEvent::new(event_type, severity, ts);
-    e.str("container.runtime", runtime.name.clone())
-        .str("container.runtime.version", runtime.version.clone());
+    let mut e = owned_event(event_type, severity, ts);
+    e.push_str("container.runtime", runtime.name.clone())
+        .push_str("container.runtime.version", runtime.version.clone());
     match change {
         Change::PodCreated(p) | Change::PodStopped(p) | Change::PodRemoved(p) => {
             pod_attrs(&mut e, p)
@@ -75,12 +75,12 @@ pub fn to_event(
     }
     if let Change::ContainerExited(c) = change {
         if let Some(s) = &c.status {
-            e.int("process.exit.code", i64::from(s.exit_code))
-                .str("container.exit.reason", s.reason.clone())
-                .str("container.exit.message", s.message.clone())
-                .bool("container.oom_killed", s.oom_killed());
+            e.push_int("process.exit.code", i64::from(s.exit_code))
+                .push_str("container.exit.reason", s.reason.clone())
+                .push_str("container.exit.message", s.message.clone())
+                .push_bool("container.oom_killed", s.oom_killed());
             if s.started_at_ns > 0 && s.finished_at_ns >= s.started_at_ns {
-                e.float(
+                e.push_float(
                     "container.run.duration_s",
                     (s.finished_at_ns - s.started_at_ns) as f64 / 1e9,
                 );
@@ -99,12 +99,12 @@ fn exit_severity(c: &ContainerView) -> Severity {
 }
 
 fn pod_attrs(e: &mut OwnedEvent, p: &PodView) {
-    e.str("k8s.pod.name", p.name.clone())
-        .str("k8s.namespace.name", p.namespace.clone())
-        .str("k8s.pod.uid", p.uid.clone())
-        .str("cri.pod_sandbox.id", p.id.clone())
-        .uint("cri.pod_sandbox.attempt", u64::from(p.attempt))
-        .str("cri.runtime_handler", p.runtime_handler.clone());
+    e.push_str("k8s.pod.name", p.name.clone())
+        .push_str("k8s.namespace.name", p.namespace.clone())
+        .push_str("k8s.pod.uid", p.uid.clone())
+        .push_str("cri.pod_sandbox.id", p.id.clone())
+        .push_uint("cri.pod_sandbox.attempt", u64::from(p.attempt))
+        .push_str("cri.runtime_handler", p.runtime_handler.clone());
 }
 
 fn container_attrs(e: &mut OwnedEvent, c: &ContainerView, pod: Option<&PodView>) {
@@ -116,19 +116,19 @@ fn container_attrs(e: &mut OwnedEvent, c: &ContainerView, pod: Option<&PodView>)
         }
     };
     e.container_id = c.id.clone();
-    e.str("container.id", c.id.clone())
-        .str("k8s.container.name", c.name.clone())
-        .uint("k8s.container.restart_count", u64::from(c.attempt))
-        .str("container.image.name", c.image.clone())
-        .str("container.image.id", c.image_ref.clone())
-        .str("k8s.pod.name", or_pod(&c.pod_name, |p| &p.name))
-        .str(
+    e.push_str("container.id", c.id.clone())
+        .push_str("k8s.container.name", c.name.clone())
+        .push_uint("k8s.container.restart_count", u64::from(c.attempt))
+        .push_str("container.image.name", c.image.clone())
+        .push_str("container.image.id", c.image_ref.clone())
+        .push_str("k8s.pod.name", or_pod(&c.pod_name, |p| &p.name))
+        .push_str(
             "k8s.namespace.name",
             or_pod(&c.pod_namespace, |p| &p.namespace),
         )
-        .str("k8s.pod.uid", or_pod(&c.pod_uid, |p| &p.uid))
-        .str("cri.pod_sandbox.id", c.sandbox_id.clone())
-        .str("container.state", c.phase.as_str());
+        .push_str("k8s.pod.uid", or_pod(&c.pod_uid, |p| &p.uid))
+        .push_str("cri.pod_sandbox.id", c.sandbox_id.clone())
+        .push_str("container.state", c.phase.as_str());
 }
 
 #[cfg(test)]

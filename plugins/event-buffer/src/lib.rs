@@ -7,7 +7,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-use tapio_plugin_api::{Attribute, EmitOutcome, Event, EventSink, Severity};
+use tapio_plugin_api::{Attribute, EmitOutcome, Event, EventSink, Severity, TraceContext};
 
 /// An owned attribute value.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +43,8 @@ pub struct OwnedEvent {
     pub container_id: String,
     /// Attributes, in order.
     pub attributes: Vec<(&'static str, Value)>,
+    /// Trace context the source carried, if any.
+    pub trace: Option<TraceContext>,
 }
 
 impl OwnedEvent {
@@ -57,7 +59,18 @@ impl OwnedEvent {
             cgroup_id: None,
             container_id: String::new(),
             attributes: Vec::new(),
+            trace: None,
         }
+    }
+    /// An event of `event_type` at `timestamp_ns`, or now when that is 0 (a source object
+    /// without a timestamp).
+    pub fn at_or_now(event_type: &'static str, severity: Severity, timestamp_ns: u64) -> Self {
+        let at = if timestamp_ns == 0 {
+            tapio_plugin_api::now_unix_nanos()
+        } else {
+            timestamp_ns
+        };
+        Self::new(at, event_type, severity)
     }
     /// Sets the process id (0 = unknown: left unset).
     pub fn pid(mut self, pid: u32) -> Self {
@@ -106,6 +119,47 @@ impl OwnedEvent {
     pub fn bool(mut self, key: &'static str, value: bool) -> Self {
         self.attributes.push((key, Value::Bool(value)));
         self
+    }
+    /// Sets the trace context.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+    /// Appends a text attribute in place (skipped when empty); for events filled field by
+    /// field (the by-value builders above suit events built in one expression).
+    pub fn push_str(&mut self, key: &'static str, value: impl Into<String>) -> &mut Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.attributes.push((key, Value::Str(value)));
+        }
+        self
+    }
+    /// Appends a signed integer attribute in place.
+    pub fn push_int(&mut self, key: &'static str, value: i64) -> &mut Self {
+        self.attributes.push((key, Value::Int(value)));
+        self
+    }
+    /// Appends an unsigned integer attribute in place.
+    pub fn push_uint(&mut self, key: &'static str, value: u64) -> &mut Self {
+        self.attributes.push((key, Value::UInt(value)));
+        self
+    }
+    /// Appends a number attribute in place.
+    pub fn push_float(&mut self, key: &'static str, value: f64) -> &mut Self {
+        self.attributes.push((key, Value::Float(value)));
+        self
+    }
+    /// Appends a boolean attribute in place.
+    pub fn push_bool(&mut self, key: &'static str, value: bool) -> &mut Self {
+        self.attributes.push((key, Value::Bool(value)));
+        self
+    }
+    /// The text attribute `key`, if set.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        match self.attr(key) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
     }
     /// Replaces the attributes.
     pub fn with_attributes(mut self, attributes: Vec<(&'static str, Value)>) -> Self {
@@ -213,6 +267,9 @@ pub fn emit_all(sink: &EventSink, events: &[OwnedEvent]) -> EmitOutcome {
             }
             if let Some(id) = e.cgroup_id {
                 event = event.with_cgroup_id(id);
+            }
+            if let Some(t) = e.trace {
+                event = event.with_trace(t);
             }
             event
         })

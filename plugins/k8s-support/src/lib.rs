@@ -22,7 +22,7 @@ mod worker;
 pub mod testing;
 
 pub use backoff::Backoff;
-pub use emit::{emit_all, OwnedEvent, OwnedValue};
+pub use emit::{emit_all, owned_event, OwnedEvent, OwnedValue};
 pub use errors::error_chain;
 pub use failure_log::{FailureLog, Logged, REMIND_EVERY};
 pub use health::HealthCell;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use tapio_k8s_support::OwnedEvent;
+use tapio_k8s_support::owned_event;
 use tapio_plugin_api::Severity;
 use tapio_plugin_kubeapi::objects::{common_attributes, owner, Watched};
 use tapio_plugin_kubeapi::trace::TraceIndex;
@@ -46,7 +46,7 @@ fn main() {
         for pod in &list.items {
             let uid = pod.uid().unwrap_or_default();
             index.record(&uid, None, owner(&pod.metadata).map(|o| o.uid.as_str()));
-            let mut e = OwnedEvent::new(<Pod as Watched>::TYPES.added, Severity::Info, 0);
+            let mut e = owned_event(<Pod as Watched>::TYPES.added, Severity::Info, 0);
             common_attributes(&mut e, "Pod", &pod.metadata);
             e.severity = pod.describe(&mut e);
             if tracker.applied(&uid, &e.attributes).is_some() {

@@ -88,29 +88,30 @@ fn semconv_keys(kind: &str) -> Option<(&'static str, &'static str)> {
 pub fn common_attributes(e: &mut OwnedEvent, kind: &str, meta: &ObjectMeta) {
     let name = meta.name.clone().unwrap_or_default();
     let uid = meta.uid.clone().unwrap_or_default();
-    e.str("k8s.object.kind", kind)
-        .str("k8s.object.name", name.clone())
-        .str("k8s.object.uid", uid.clone())
-        .str(
+    e.push_str("k8s.object.kind", kind)
+        .push_str("k8s.object.name", name.clone())
+        .push_str("k8s.object.uid", uid.clone())
+        .push_str(
             "k8s.namespace.name",
             meta.namespace.clone().unwrap_or_default(),
         )
-        .str("k8s.object.labels", render_map(meta.labels.as_ref()));
+        .push_str("k8s.object.labels", render_map(meta.labels.as_ref()));
     if let Some((name_key, uid_key)) = semconv_keys(kind) {
-        e.str(name_key, name).str(uid_key, uid);
+        e.push_str(name_key, name).push_str(uid_key, uid);
     }
     if let Some(o) = owner(meta) {
-        e.str("k8s.owner.kind", o.kind.clone())
-            .str("k8s.owner.name", o.name.clone())
-            .str("k8s.owner.uid", o.uid.clone());
+        e.push_str("k8s.owner.kind", o.kind.clone())
+            .push_str("k8s.owner.name", o.name.clone())
+            .push_str("k8s.owner.uid", o.uid.clone());
         if o.kind != kind {
             if let Some((name_key, uid_key)) = semconv_keys(&o.kind) {
-                e.str(name_key, o.name.clone()).str(uid_key, o.uid.clone());
+                e.push_str(name_key, o.name.clone())
+                    .push_str(uid_key, o.uid.clone());
             }
         }
     }
     if meta.deletion_timestamp.is_some() {
-        e.bool("k8s.object.terminating", true);
+        e.push_bool("k8s.object.terminating", true);
     }
 }
 
@@ -141,32 +142,32 @@ impl Watched for Pod {
     fn describe(&self, e: &mut OwnedEvent) -> Severity {
         let spec = self.spec.as_ref();
         let status = self.status.as_ref();
-        e.str(
+        e.push_str(
             "k8s.node.name",
             spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
         );
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_default();
-        e.str("k8s.pod.phase", phase.clone())
-            .str(
+        e.push_str("k8s.pod.phase", phase.clone())
+            .push_str(
                 "k8s.pod.ip",
                 status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.pod.qos_class",
                 status.and_then(|s| s.qos_class.clone()).unwrap_or_default(),
             );
         let reason = status.and_then(|s| s.reason.clone()).unwrap_or_default();
-        e.str("k8s.pod.status.reason", reason.clone());
+        e.push_str("k8s.pod.status.reason", reason.clone());
         if let Some(ready) = condition(status.and_then(|s| s.conditions.as_ref()), "Ready", |c| {
             (&c.type_, &c.status)
         }) {
-            e.bool("k8s.pod.ready", ready == "True");
+            e.push_bool("k8s.pod.ready", ready == "True");
         }
         let restarts: i64 = status
             .and_then(|s| s.container_statuses.as_ref())
             .map(|cs| cs.iter().map(|c| i64::from(c.restart_count)).sum())
             .unwrap_or(0);
-        e.int("k8s.pod.restarts", restarts);
+        e.push_int("k8s.pod.restarts", restarts);
         if phase == "Failed" || reason == "Evicted" {
             Severity::Warning
         } else {
@@ -176,9 +177,9 @@ impl Watched for Pod {
 }
 
 fn replicas(e: &mut OwnedEvent, desired: Option<i32>, ready: Option<i32>, available: Option<i32>) {
-    e.int("k8s.replicas.desired", i64::from(desired.unwrap_or(0)))
-        .int("k8s.replicas.ready", i64::from(ready.unwrap_or(0)))
-        .int("k8s.replicas.available", i64::from(available.unwrap_or(0)));
+    e.push_int("k8s.replicas.desired", i64::from(desired.unwrap_or(0)))
+        .push_int("k8s.replicas.ready", i64::from(ready.unwrap_or(0)))
+        .push_int("k8s.replicas.available", i64::from(available.unwrap_or(0)));
 }
 
 impl Watched for Deployment {
@@ -201,7 +202,7 @@ impl Watched for Deployment {
             status.and_then(|s| s.ready_replicas),
             status.and_then(|s| s.available_replicas),
         );
-        e.int(
+        e.push_int(
             "k8s.replicas.updated",
             i64::from(status.and_then(|s| s.updated_replicas).unwrap_or(0)),
         );
@@ -209,7 +210,7 @@ impl Watched for Deployment {
         let available = condition(conditions, "Available", |c| (&c.type_, &c.status));
         let progressing = condition(conditions, "Progressing", |c| (&c.type_, &c.status));
         if let Some(a) = available {
-            e.bool("k8s.deployment.available", a == "True");
+            e.push_bool("k8s.deployment.available", a == "True");
         }
         if available == Some("False") || progressing == Some("False") {
             Severity::Warning
@@ -263,7 +264,7 @@ impl Watched for StatefulSet {
             status.and_then(|s| s.ready_replicas),
             status.and_then(|s| s.available_replicas),
         );
-        e.str(
+        e.push_str(
             "k8s.statefulset.service_name",
             self.spec
                 .as_ref()
@@ -294,7 +295,7 @@ impl Watched for DaemonSet {
             status.map(|s| s.number_ready),
             status.and_then(|s| s.number_available),
         );
-        e.int(
+        e.push_int(
             "k8s.daemonset.misscheduled",
             i64::from(status.map(|s| s.number_misscheduled).unwrap_or(0)),
         );
@@ -324,13 +325,13 @@ impl Watched for Service {
                 .map(|p| format!("{}/{}", p.port, p.protocol.as_deref().unwrap_or("TCP")))
                 .collect::<Vec<_>>()
                 .join(",");
-            e.str("k8s.service.type", spec.type_.clone().unwrap_or_default())
-                .str(
+            e.push_str("k8s.service.type", spec.type_.clone().unwrap_or_default())
+                .push_str(
                     "k8s.service.cluster_ip",
                     spec.cluster_ip.clone().unwrap_or_default(),
                 )
-                .str("k8s.service.selector", render_map(spec.selector.as_ref()))
-                .str("k8s.service.ports", ports);
+                .push_str("k8s.service.selector", render_map(spec.selector.as_ref()))
+                .push_str("k8s.service.ports", ports);
         }
         Severity::Info
     }
@@ -354,7 +355,7 @@ impl Watched for Node {
         let conditions = status.and_then(|s| s.conditions.as_ref());
         let ready = condition(conditions, "Ready", |c| (&c.type_, &c.status));
         if let Some(r) = ready {
-            e.bool("k8s.node.ready", r == "True");
+            e.push_bool("k8s.node.ready", r == "True");
         }
         // Every condition other than Ready is a problem when True (MemoryPressure, ...).
         let problems: Vec<&str> = conditions
@@ -365,16 +366,16 @@ impl Watched for Node {
                     .collect()
             })
             .unwrap_or_default();
-        e.str("k8s.node.conditions", problems.join(","));
+        e.push_str("k8s.node.conditions", problems.join(","));
         let unschedulable = self
             .spec
             .as_ref()
             .and_then(|s| s.unschedulable)
             .unwrap_or(false);
-        e.bool("k8s.node.unschedulable", unschedulable);
+        e.push_bool("k8s.node.unschedulable", unschedulable);
         if let Some(info) = status.and_then(|s| s.node_info.as_ref()) {
-            e.str("k8s.node.kubelet.version", info.kubelet_version.clone())
-                .str(
+            e.push_str("k8s.node.kubelet.version", info.kubelet_version.clone())
+                .push_str(
                     "container.runtime.version",
                     info.container_runtime_version.clone(),
                 );
@@ -403,37 +404,37 @@ impl Watched for KubeEvent {
 
     fn describe(&self, e: &mut OwnedEvent) -> Severity {
         let io = &self.involved_object;
-        e.str("k8s.event.reason", self.reason.clone().unwrap_or_default())
-            .str(
+        e.push_str("k8s.event.reason", self.reason.clone().unwrap_or_default())
+            .push_str(
                 "k8s.event.message",
                 self.message.clone().unwrap_or_default(),
             )
-            .str("k8s.event.type", self.type_.clone().unwrap_or_default())
-            .int("k8s.event.count", i64::from(self.count.unwrap_or(1)))
-            .str(
+            .push_str("k8s.event.type", self.type_.clone().unwrap_or_default())
+            .push_int("k8s.event.count", i64::from(self.count.unwrap_or(1)))
+            .push_str(
                 "k8s.involved_object.kind",
                 io.kind.clone().unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.involved_object.name",
                 io.name.clone().unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.involved_object.uid",
                 io.uid.clone().unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.involved_object.namespace",
                 io.namespace.clone().unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.event.source.component",
                 self.source
                     .as_ref()
                     .and_then(|s| s.component.clone())
                     .unwrap_or_default(),
             )
-            .str(
+            .push_str(
                 "k8s.node.name",
                 self.source
                     .as_ref()
@@ -444,9 +445,9 @@ impl Watched for KubeEvent {
             if name_key != "k8s.node.name"
                 || self.source.as_ref().and_then(|s| s.host.as_ref()).is_none()
             {
-                e.str(name_key, io.name.clone().unwrap_or_default());
+                e.push_str(name_key, io.name.clone().unwrap_or_default());
             }
-            e.str(uid_key, io.uid.clone().unwrap_or_default());
+            e.push_str(uid_key, io.uid.clone().unwrap_or_default());
         }
         if self.type_.as_deref() == Some("Warning") {
             Severity::Warning

@@ -21,7 +21,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, ResourceExt};
 use parking_lot::Mutex;
 use tapio_k8s_support::{
-    emit_all, error_chain, Backoff, CancellationToken, FailureLog, HealthCell, OwnedEvent,
+    emit_all, error_chain, owned_event, Backoff, CancellationToken, FailureLog, HealthCell,
+    OwnedEvent,
 };
 use tapio_plugin_api::{log, EventSink, Severity};
 
@@ -332,7 +333,7 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
                     index.forget(&uid);
                     if K::RESOURCE != "events" {
                         // Deleted while the watch was down: its last reported attributes.
-                        let mut e = OwnedEvent::new(K::TYPES.deleted, Severity::Info, 0);
+                        let mut e = owned_event(K::TYPES.deleted, Severity::Info, 0);
                         e.attributes = attrs;
                         e.trace = trace;
                         batch.push(e);
@@ -367,7 +368,7 @@ async fn watch_one<K: Watched>(ctx: Arc<Ctx>, label: String, api: Api<K>) {
 
 /// Builds the event describing `obj` (type and trace filled by the caller).
 fn describe<K: Watched>(obj: &K, event_type: &'static str) -> OwnedEvent {
-    let mut e = OwnedEvent::new(event_type, Severity::Info, obj.timestamp_ns());
+    let mut e = owned_event(event_type, Severity::Info, obj.timestamp_ns());
     common_attributes(&mut e, &K::kind(&()), obj.meta());
     e.severity = obj.describe(&mut e);
     e
@@ -407,12 +408,12 @@ fn applied<K: Watched>(ctx: &Ctx, tracker: &mut KindTracker, obj: &K, batch: &mu
             if !ctx.settings.initial_state || K::RESOURCE == "events" {
                 return;
             }
-            e.bool("k8s.watch.initial", true);
+            e.push_bool("k8s.watch.initial", true);
         }
         Change::Added { initial: false } => {}
         Change::Modified => e.event_type = K::TYPES.modified,
     }
-    e.str(
+    e.push_str(
         "k8s.object.resource_version",
         obj.resource_version().unwrap_or_default(),
     );
@@ -430,7 +431,7 @@ fn deleted<K: Watched>(ctx: &Ctx, tracker: &mut KindTracker, obj: &K, batch: &mu
     let mut e = describe(obj, K::TYPES.deleted);
     e.severity = Severity::Info;
     e.timestamp_ns = tapio_plugin_api::now_unix_nanos();
-    e.str(
+    e.push_str(
         "k8s.object.resource_version",
         obj.resource_version().unwrap_or_default(),
     );

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use tapio_k8s_support::OwnedEvent;
+use tapio_k8s_support::{owned_event, OwnedEvent};
 use tapio_plugin_api::{EventTypeInfo, Severity};
 
 use crate::summary::{FsStats, Summary};
@@ -86,15 +86,15 @@ pub struct Finding {
 }
 
 fn pod_event(event_type: &'static str, severity: Severity, ts: u64, pod: &Pod) -> OwnedEvent {
-    let mut e = OwnedEvent::new(event_type, severity, ts);
+    let mut e = owned_event(event_type, severity, ts);
     let meta = &pod.metadata;
-    e.str("k8s.pod.name", meta.name.clone().unwrap_or_default())
-        .str(
+    e.push_str("k8s.pod.name", meta.name.clone().unwrap_or_default())
+        .push_str(
             "k8s.namespace.name",
             meta.namespace.clone().unwrap_or_default(),
         )
-        .str("k8s.pod.uid", meta.uid.clone().unwrap_or_default())
-        .str(
+        .push_str("k8s.pod.uid", meta.uid.clone().unwrap_or_default())
+        .push_str(
             "k8s.node.name",
             pod.spec
                 .as_ref()
@@ -115,10 +115,10 @@ fn container_event(
     let id = c.container_id.as_deref().unwrap_or_default();
     let bare = id.split_once("://").map_or(id, |(_, b)| b).to_owned();
     e.container_id = bare.clone();
-    e.str("k8s.container.name", c.name.clone())
-        .str("container.id", bare)
-        .str("container.image.name", c.image.clone())
-        .uint(
+    e.push_str("k8s.container.name", c.name.clone())
+        .push_str("container.id", bare)
+        .push_str("container.image.name", c.image.clone())
+        .push_uint(
             "k8s.container.restart_count",
             u64::try_from(c.restart_count).unwrap_or(0),
         );
@@ -196,16 +196,17 @@ pub fn pod_findings(pods: &[Pod], t: &Thresholds, now_ns: u64, out: &mut Vec<Fin
             if restarts > t.crash_loop_restarts {
                 let mut e = container_event(CRASH_LOOP, Severity::Critical, now_ns, pod, c);
                 if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
-                    e.str(
+                    e.push_str(
                         "k8s.container.waiting.reason",
                         w.reason.clone().unwrap_or_default(),
                     );
                 }
                 if let Some(last) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
-                    e.int("process.exit.code", i64::from(last.exit_code)).str(
-                        "k8s.container.terminated.reason",
-                        last.reason.clone().unwrap_or_default(),
-                    );
+                    e.push_int("process.exit.code", i64::from(last.exit_code))
+                        .push_str(
+                            "k8s.container.terminated.reason",
+                            last.reason.clone().unwrap_or_default(),
+                        );
                 }
                 out.push(Finding {
                     key: format!("crash_loop/{pod_uid}/{}", c.name),
@@ -217,10 +218,11 @@ pub fn pod_findings(pods: &[Pod], t: &Thresholds, now_ns: u64, out: &mut Vec<Fin
                 let reason = w.reason.clone().unwrap_or_default();
                 if !reason.is_empty() && !BENIGN_WAITING.contains(&reason.as_str()) {
                     let mut e = container_event(WAITING, Severity::Warning, now_ns, pod, c);
-                    e.str("k8s.container.waiting.reason", reason.clone()).str(
-                        "k8s.container.waiting.message",
-                        w.message.clone().unwrap_or_default(),
-                    );
+                    e.push_str("k8s.container.waiting.reason", reason.clone())
+                        .push_str(
+                            "k8s.container.waiting.message",
+                            w.message.clone().unwrap_or_default(),
+                        );
                     out.push(Finding {
                         key: format!("waiting/{pod_uid}/{}", c.name),
                         fingerprint: reason,
@@ -240,15 +242,15 @@ pub fn pod_findings(pods: &[Pod], t: &Thresholds, now_ns: u64, out: &mut Vec<Fin
                 let ts = term.finished_at.as_ref().map(nanos).unwrap_or(now_ns);
                 let mut e = container_event(TERMINATED, Severity::Error, ts, pod, c);
                 let reason = term.reason.clone().unwrap_or_default();
-                e.int("process.exit.code", i64::from(term.exit_code))
-                    .str("k8s.container.terminated.reason", reason.clone())
-                    .str(
+                e.push_int("process.exit.code", i64::from(term.exit_code))
+                    .push_str("k8s.container.terminated.reason", reason.clone())
+                    .push_str(
                         "k8s.container.terminated.message",
                         term.message.clone().unwrap_or_default(),
                     )
-                    .bool("container.oom_killed", reason == "OOMKilled");
+                    .push_bool("container.oom_killed", reason == "OOMKilled");
                 if let Some(sig) = term.signal {
-                    e.int("process.exit.signal", i64::from(sig));
+                    e.push_int("process.exit.signal", i64::from(sig));
                 }
                 // One termination = one container id (or finish time): reported once, whether
                 // seen as the current or the last state.
@@ -279,13 +281,13 @@ pub fn pod_findings(pods: &[Pod], t: &Thresholds, now_ns: u64, out: &mut Vec<Fin
                 if now_ns.saturating_sub(since) >= t.not_ready_grace_ns {
                     let mut e = pod_event(NOT_READY, Severity::Warning, now_ns, pod);
                     let reason = cond.reason.clone().unwrap_or_default();
-                    e.str("k8s.pod.phase", phase)
-                        .str("k8s.pod.not_ready.reason", reason.clone())
-                        .str(
+                    e.push_str("k8s.pod.phase", phase)
+                        .push_str("k8s.pod.not_ready.reason", reason.clone())
+                        .push_str(
                             "k8s.pod.not_ready.message",
                             cond.message.clone().unwrap_or_default(),
                         )
-                        .float(
+                        .push_float(
                             "k8s.pod.not_ready.duration_s",
                             now_ns.saturating_sub(since) as f64 / 1e9,
                         );
@@ -320,12 +322,12 @@ pub fn summary_findings(
             .available_bytes
             .filter(|a| *a < t.memory_available_bytes)
         {
-            let mut e = OwnedEvent::new(MEMORY_PRESSURE, Severity::High, now_ns);
-            e.str("k8s.node.name", node_name.clone())
-                .uint("k8s.node.memory.available_bytes", available)
-                .uint("k8s.node.memory.threshold_bytes", t.memory_available_bytes);
+            let mut e = owned_event(MEMORY_PRESSURE, Severity::High, now_ns);
+            e.push_str("k8s.node.name", node_name.clone())
+                .push_uint("k8s.node.memory.available_bytes", available)
+                .push_uint("k8s.node.memory.threshold_bytes", t.memory_available_bytes);
             if let Some(ws) = mem.working_set_bytes {
-                e.uint("k8s.node.memory.working_set_bytes", ws);
+                e.push_uint("k8s.node.memory.working_set_bytes", ws);
             }
             out.push(Finding {
                 key: "memory_pressure".into(),
@@ -336,11 +338,11 @@ pub fn summary_findings(
     }
     if let Some((used, capacity, ratio)) = summary.node.fs.as_ref().and_then(fs_ratio) {
         if ratio > t.ephemeral_storage_ratio {
-            let mut e = OwnedEvent::new(NODE_EPHEMERAL, Severity::Warning, now_ns);
-            e.str("k8s.node.name", node_name.clone())
-                .uint("k8s.node.filesystem.usage_bytes", used)
-                .uint("k8s.node.filesystem.capacity_bytes", capacity)
-                .float("k8s.node.filesystem.utilization", ratio);
+            let mut e = owned_event(NODE_EPHEMERAL, Severity::Warning, now_ns);
+            e.push_str("k8s.node.name", node_name.clone())
+                .push_uint("k8s.node.filesystem.usage_bytes", used)
+                .push_uint("k8s.node.filesystem.capacity_bytes", capacity)
+                .push_float("k8s.node.filesystem.utilization", ratio);
             out.push(Finding {
                 key: "node_fs".into(),
                 fingerprint: String::new(),
@@ -366,15 +368,15 @@ pub fn summary_findings(
         if ratio <= t.ephemeral_storage_ratio {
             continue;
         }
-        let mut e = OwnedEvent::new(POD_EPHEMERAL, Severity::Warning, now_ns);
-        e.str("k8s.pod.name", ps.pod_ref.name.clone())
-            .str("k8s.namespace.name", ps.pod_ref.namespace.clone())
-            .str("k8s.pod.uid", ps.pod_ref.uid.clone())
-            .str("k8s.node.name", node_name.clone())
-            .uint("k8s.pod.ephemeral_storage.usage_bytes", used)
-            .float("k8s.pod.ephemeral_storage.limit_bytes", limit)
-            .str("k8s.pod.ephemeral_storage.basis", basis)
-            .float("k8s.pod.ephemeral_storage.utilization", ratio);
+        let mut e = owned_event(POD_EPHEMERAL, Severity::Warning, now_ns);
+        e.push_str("k8s.pod.name", ps.pod_ref.name.clone())
+            .push_str("k8s.namespace.name", ps.pod_ref.namespace.clone())
+            .push_str("k8s.pod.uid", ps.pod_ref.uid.clone())
+            .push_str("k8s.node.name", node_name.clone())
+            .push_uint("k8s.pod.ephemeral_storage.usage_bytes", used)
+            .push_float("k8s.pod.ephemeral_storage.limit_bytes", limit)
+            .push_str("k8s.pod.ephemeral_storage.basis", basis)
+            .push_float("k8s.pod.ephemeral_storage.utilization", ratio);
         out.push(Finding {
             key: format!("ephemeral/{}", ps.pod_ref.uid),
             fingerprint: String::new(),
@@ -429,7 +431,7 @@ mod tests {
         let f = |key: &str, fp: &str| Finding {
             key: key.into(),
             fingerprint: fp.into(),
-            event: OwnedEvent::new(CRASH_LOOP, Severity::Critical, 1),
+            event: owned_event(CRASH_LOOP, Severity::Critical, 1),
         };
         let mut r = Reporter::default();
         assert_eq!(r.report(vec![f("a", "4"), f("b", "")]).len(), 2);
