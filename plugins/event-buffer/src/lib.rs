@@ -94,30 +94,27 @@ impl OwnedEvent {
     }
     /// Adds a text attribute (skipped when empty).
     pub fn str(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        let value = value.into();
-        if !value.is_empty() {
-            self.attributes.push((key, Value::Str(value)));
-        }
+        self.push_str(key, value);
         self
     }
     /// Adds a signed integer attribute.
     pub fn int(mut self, key: &'static str, value: i64) -> Self {
-        self.attributes.push((key, Value::Int(value)));
+        self.push_int(key, value);
         self
     }
     /// Adds an unsigned integer attribute.
     pub fn uint(mut self, key: &'static str, value: u64) -> Self {
-        self.attributes.push((key, Value::UInt(value)));
+        self.push_uint(key, value);
         self
     }
     /// Adds a number attribute.
     pub fn float(mut self, key: &'static str, value: f64) -> Self {
-        self.attributes.push((key, Value::Float(value)));
+        self.push_float(key, value);
         self
     }
     /// Adds a boolean attribute.
     pub fn bool(mut self, key: &'static str, value: bool) -> Self {
-        self.attributes.push((key, Value::Bool(value)));
+        self.push_bool(key, value);
         self
     }
     /// Sets the trace context.
