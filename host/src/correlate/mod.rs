@@ -29,6 +29,7 @@ pub mod setup;
 pub mod stats;
 pub mod view;
 pub mod vocab;
+mod warm;
 
 use std::collections::HashSet;
 use std::sync::mpsc::Receiver;
@@ -46,6 +47,7 @@ use crate::correlate::rules::RuleSet;
 use crate::correlate::stats::{set, CorrelationStats};
 use crate::correlate::view::View;
 use crate::correlate::vocab::types;
+use crate::correlate::warm::{prefetch_for_write, ENRICHMENT_BYTES, WARM_CHUNK};
 use crate::event::Event;
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
@@ -59,34 +61,6 @@ const SWEEP_PER_EVENT: usize = 4;
 /// a tick costs ~0.1 ms (a whole-table pass over 100 k entities took ~1 ms), large enough
 /// that a lap over full tables takes a few minutes when no event flows (TTL 15 min).
 const SWEEP_PER_TICK: usize = 8192;
-/// Events whose table entries are brought into the cache together ([`CorrelationStage::warm`])
-/// before they are processed: enough lookups to overlap, few enough that their entries are
-/// still cached when the events are processed.
-const WARM_CHUNK: usize = 32;
-
-/// Bytes of attributes enrichment typically appends to an event (pod uid, name,
-/// namespace, workload: four or five attributes).
-const ENRICHMENT_BYTES: usize = 5 * std::mem::size_of::<crate::event::Attribute>();
-
-/// Asks the CPU to fetch the cache lines of `len` bytes from `at` for writing. A hint only:
-/// the address need not be valid memory (it is never dereferenced).
-fn prefetch_for_write<T>(at: *const T, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let start = at as usize;
-        let mut line = start & !63;
-        while line < start + len {
-            // SAFETY: prefetch is a hint; it does not access memory or fault.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(line as *const i8, std::arch::x86_64::_MM_HINT_T0);
-            }
-            line += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (at, len);
-}
-
 /// Settings of the stage (from the `correlation:` config section).
 #[derive(Debug, Clone)]
 pub struct Settings {

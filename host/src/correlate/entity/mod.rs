@@ -341,52 +341,6 @@ impl EntityGraph {
         }
     }
 
-    /// Loads what a batch of events about `pids` will read (process entries, their
-    /// container and pod ids, pod entries) into the cache, one table per pass, and calls
-    /// `container` with each known container id (for the caller's own tables). One event's
-    /// walk pid -> ids -> pod is a chain of dependent cache misses; a pass of independent
-    /// lookups over many events lets the CPU overlap them.
-    pub fn warm(&self, pids: &[u32], mut container: impl FnMut(&Name)) {
-        for pid in pids {
-            std::hint::black_box(self.procs.get(pid));
-        }
-        let first_byte = |n: &Option<Name>| n.as_ref().and_then(|n| n.as_bytes().first().copied());
-        for pid in pids {
-            if let Some(p) = self.procs.get(pid) {
-                // Every field `observe` and `resolve` read (the entry spans cache lines),
-                // and the first bytes of the container id and pod uid.
-                std::hint::black_box((
-                    first_byte(&p.container),
-                    first_byte(&p.pod_uid),
-                    p.cgroup_path.is_some(),
-                    p.unit.is_some(),
-                    p.cgroup_id,
-                    p.ppid,
-                    p.exe.as_ref().map(CompactString::len),
-                ));
-            }
-        }
-        for pid in pids {
-            if let Some(p) = self.procs.get(pid) {
-                if let Some(pod) = p.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
-                    // The fields `describe` reads span the entry's cache lines.
-                    let len = |s: &Option<CompactString>| s.as_ref().map(CompactString::len);
-                    std::hint::black_box((
-                        len(&pod.name),
-                        len(&pod.namespace),
-                        len(&pod.node),
-                        len(&pod.owner_kind),
-                        len(&pod.owner_name),
-                        len(&pod.replicaset_key),
-                    ));
-                }
-                if let Some(c) = &p.container {
-                    container(c);
-                }
-            }
-        }
-    }
-
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
     /// A cgroup id alone does not count: it names no container or unit.
     pub fn knows_process(&self, pid: u32) -> bool {
@@ -826,6 +780,8 @@ pub fn enrich_missing(e: &mut Event, r: &Resolved, d: &Described<'_>, present: u
         push_missing(e, present, flag, key, d.workload_name);
     }
 }
+
+mod warm;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! The OTLP exporter: every event as an OTLP log record, every correlation group as spans
-//! ([`otlp_map`](crate::export::otlp_map)), to `export.otel_endpoint` over OTLP/gRPC or
+//! ([`otlp_map`]), to `export.otel_endpoint` over OTLP/gRPC or
 //! OTLP/HTTP (protobuf bodies to `/v1/logs` and `/v1/traces`).
 //!
 //! Its own thread and single-threaded runtime batch (`export.batch_size`,
