@@ -104,6 +104,33 @@ pub fn build(config: &HostConfig, host: &str) -> Result<Exporters, ExportError> 
     Ok(out)
 }
 
+/// Starts an exporter's thread, named `thread_name`, running the future `make` returns on
+/// the thread's own current-thread tokio runtime (exporters never share the host's).
+pub(crate) fn spawn_exporter<F, Fut>(
+    exporter: &'static str,
+    thread_name: &str,
+    make: F,
+) -> Result<std::thread::JoinHandle<()>, ExportError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    std::thread::Builder::new()
+        .name(thread_name.into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(make()),
+                Err(e) => {
+                    tracing::error!(exporter, error = %e, "cannot start the exporter runtime")
+                }
+            }
+        })
+        .map_err(|source| ExportError::Thread { exporter, source })
+}
+
 /// `e` and its sources, joined (tonic's transport errors hide the cause).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -143,23 +143,12 @@ pub fn spawn(settings: NatsSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         subjects: Vec::new(),
         loss_log: None,
     };
-    let thread = std::thread::Builder::new()
-        .name("export-nats".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(exporter.run()),
-                Err(e) => {
-                    tracing::error!(exporter = NAME, error = %e, "cannot start the exporter runtime")
-                }
-            }
-        })
-        .map_err(|source| ExportError::Thread {
-            exporter: NAME,
-            source,
-        })?;
+    let thread =
+        super::spawn_exporter(
+            NAME,
+            "export-nats",
+            move || async move { exporter.run().await },
+        )?;
     Ok((QueueSink::new(NAME, inbox, thread), stats))
 }
 

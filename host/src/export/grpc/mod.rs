@@ -97,25 +97,12 @@ pub fn spawn(settings: GrpcSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         loss_log: None,
         taken: Vec::new(),
     };
-    let thread = std::thread::Builder::new()
-        .name("export-grpc".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(exporter = NAME, error = %e, "cannot start the exporter runtime");
-                    return;
-                }
-            };
-            rt.block_on(exporter.run());
-        })
-        .map_err(|source| ExportError::Thread {
-            exporter: NAME,
-            source,
-        })?;
+    let thread =
+        super::spawn_exporter(
+            NAME,
+            "export-grpc",
+            move || async move { exporter.run().await },
+        )?;
     Ok((QueueSink::new(NAME, inbox, thread), stats))
 }
 

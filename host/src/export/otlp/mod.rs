@@ -181,49 +181,33 @@ pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         message: format!("export.otel_endpoint {:?}: {e}", settings.endpoint),
     })?;
     let (stats2, inbox2) = (Arc::clone(&stats), Arc::clone(&inbox));
-    let thread = std::thread::Builder::new()
-        .name("export-otlp".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(async move {
-                    let transport = match Transport::new(&settings) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            tracing::error!(exporter = NAME, error = %e, "cannot set up the OTLP transport");
-                            return;
-                        }
-                    };
-                    let mut exporter = Exporter {
-                        backoff: Backoff::new(settings.backoff),
-                        resource: otlp_map::resource(&settings.host, &settings.node),
-                        s: settings,
-                        stats: stats2,
-                        inbox: inbox2,
-                        transport,
-                        logs: Vec::new(),
-                        spans: Vec::new(),
-                        builder_events: 0,
-                        since: None,
-                        pending: VecDeque::new(),
-                        pending_events: 0,
-                        closing: false,
-                        failing: false,
-                        loss_log: None,
-                    };
-                    exporter.run().await
-                }),
-                Err(e) => {
-                    tracing::error!(exporter = NAME, error = %e, "cannot start the exporter runtime")
-                }
+    let thread = super::spawn_exporter(NAME, "export-otlp", move || async move {
+        let transport = match Transport::new(&settings) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(exporter = NAME, error = %e, "cannot set up the OTLP transport");
+                return;
             }
-        })
-        .map_err(|source| ExportError::Thread {
-            exporter: NAME,
-            source,
-        })?;
+        };
+        let mut exporter = Exporter {
+            backoff: Backoff::new(settings.backoff),
+            resource: otlp_map::resource(&settings.host, &settings.node),
+            s: settings,
+            stats: stats2,
+            inbox: inbox2,
+            transport,
+            logs: Vec::new(),
+            spans: Vec::new(),
+            builder_events: 0,
+            since: None,
+            pending: VecDeque::new(),
+            pending_events: 0,
+            closing: false,
+            failing: false,
+            loss_log: None,
+        };
+        exporter.run().await
+    })?;
     Ok((QueueSink::new(NAME, inbox, thread), stats))
 }
 
