@@ -1,0 +1,88 @@
+//! Eviction at the open-group limit.
+
+use super::*;
+use crate::correlate::rules::load_builtin;
+use crate::event::Severity;
+
+fn pressure(container: &str, at: u64) -> (Event, Resolved) {
+    let mut e = Event::new("container.memory_pressure", "memory", Severity::Warning, at);
+    e.container_id = Some(container.into());
+    let r = Resolved {
+        container: Some(container.into()),
+        ..Resolved::default()
+    };
+    (e, r)
+}
+
+/// An engine over the built-in rules keeping at most `max_open_groups`.
+fn with_limit(max_open_groups: usize) -> Engine {
+    let limits = EngineLimits {
+        max_open_groups,
+        ..EngineLimits::default()
+    };
+    let rules = RuleSet::new(load_builtin().expect("built-in rules"));
+    Engine::new(rules, limits, fastrand::Rng::with_seed(1))
+}
+
+fn open_keys(engine: &Engine) -> Vec<String> {
+    let mut keys: Vec<String> = engine.groups.keys().map(|k| k.1.to_string()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[test]
+fn the_least_recently_active_group_is_evicted_at_the_limit() {
+    let mut engine = with_limit(3);
+    let mut out = Vec::new();
+    let mut feed = |engine: &mut Engine, c: &str, at: u64| {
+        let (mut e, r) = pressure(c, at);
+        engine.on_event(&mut e, &r, false, &mut out);
+    };
+    // Memory pressure is a step of one built-in rule, grouped by workload.
+    feed(&mut engine, "a", 1_000);
+    assert_eq!(
+        engine.open_groups(),
+        1,
+        "one rule step matches memory pressure"
+    );
+    feed(&mut engine, "b", 2_000);
+    feed(&mut engine, "c", 3_000);
+    // `a` was opened first but is active again: `b` is now the least recent.
+    feed(&mut engine, "a", 4_000);
+    feed(&mut engine, "d", 5_000);
+    assert_eq!(
+        open_keys(&engine),
+        ["container/a", "container/c", "container/d"]
+    );
+    assert_eq!(engine.counts.evicted, 1);
+    feed(&mut engine, "e", 6_000);
+    assert_eq!(
+        open_keys(&engine),
+        ["container/a", "container/d", "container/e"]
+    );
+    assert_eq!(engine.counts.evicted, 2);
+    assert_eq!(engine.counts.discarded, 2, "unconfirmed candidates");
+}
+
+#[test]
+fn the_eviction_queue_stays_bounded_by_the_open_groups() {
+    let mut engine = with_limit(100);
+    let mut out = Vec::new();
+    for n in 0..20_000u64 {
+        let (mut e, r) = pressure(&format!("c{}", n % 150), n * 1_000);
+        engine.on_event(&mut e, &r, false, &mut out);
+        // Groups idle longer than the window close at a tick, leaving stale entries.
+        if n % 500 == 0 {
+            engine.tick(n * 1_000 + 3_600_000_000_000, &mut out);
+        }
+        assert!(engine.open_groups() <= 100);
+        assert!(
+            engine.recency.len() <= 2 * engine.open_groups() + 65,
+            "queue {} for {} groups",
+            engine.recency.len(),
+            engine.open_groups()
+        );
+    }
+    assert!(engine.counts.evicted > 0);
+}
