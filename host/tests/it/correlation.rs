@@ -68,11 +68,16 @@ fn replay_with(name: &str, settings: Settings) -> Vec<Event> {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let events = replay::parse_stream(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let mut st = stage(settings);
+    replay_through(stage(settings), events)
+}
+
+/// Feeds `events` to `st` one per batch, the clock at the latest event time so far, then
+/// advances the clock an hour so idle groups close. Returns everything delivered, in order.
+pub(crate) fn replay_through(mut st: CorrelationStage, events: Vec<Event>) -> Vec<Event> {
     let mut out = Vec::new();
-    let mut last = T0;
+    let mut last = 0;
     for e in events {
-        last = e.timestamp_ns;
+        last = last.max(e.timestamp_ns);
         let mut batch = vec![e];
         st.process(&mut batch, last);
         out.append(&mut batch);

@@ -13,8 +13,8 @@ use tapio_host::event::{hex, Event, Value};
 use tapio_host::pipeline::stage::Stage;
 
 use crate::correlation::{
-    assert_span_tree, chain_steps, f, find, groups, json, member_ids, rules_of, s, stage,
-    trace_hex, Limits, MIB, S,
+    assert_span_tree, chain_steps, f, find, groups, json, member_ids, replay_through, rules_of, s,
+    stage, trace_hex, Limits, MIB, S,
 };
 
 /// `memory.max` of the recorded run's test cgroups (`LimitedCgroup::create(96 << 20)`).
@@ -41,7 +41,7 @@ fn replay_recorded(name: &str) -> Vec<Event> {
         .filter(|r| r.id != "memory-pressure-cascade")
         .collect();
     rules.extend(fast);
-    let mut st = CorrelationStage::new(
+    let st = CorrelationStage::new(
         Settings {
             attach_delay: std::time::Duration::ZERO,
             ..Settings::default()
@@ -50,18 +50,7 @@ fn replay_recorded(name: &str) -> Vec<Event> {
         Resolver::inline(RECORDED_LIMITS),
         fastrand::Rng::with_seed(11),
     );
-    let mut out = Vec::new();
-    let mut last = 0;
-    for e in events {
-        last = last.max(e.timestamp_ns);
-        let mut batch = vec![e];
-        st.process(&mut batch, last);
-        out.append(&mut batch);
-    }
-    st.tick(last + 3600 * S);
-    st.drain(&mut out);
-    assert_eq!(st.open_groups(), 0, "every group closed");
-    out
+    replay_through(st, events)
 }
 
 #[test]

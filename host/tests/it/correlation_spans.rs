@@ -108,19 +108,8 @@ print(os.getpid(), format(c.trace_id, "032x"), format(c.span_id, "016x"), flush=
 time.sleep(0.5)
 "#
     );
-    let out = Command::new(&py).arg("-c").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut parts = stdout.split_whitespace();
-    let (pid, trace_id, span_id): (u64, String, String) = (
-        parts.next().unwrap().parse().unwrap(),
-        parts.next().unwrap().to_owned(),
-        parts.next().unwrap().to_owned(),
-    );
+    let app = run_traced_app(&py, &script);
+    let (pid, trace_id, span_id) = (app.pid, app.trace_id, app.span_id);
     let ours = |e: &Value| e["pid"].as_u64() == Some(pid) && e["type"] == "memory.rss_growth";
     let events = host
         .wait_events(Duration::from_secs(15), |ev| {
@@ -135,7 +124,7 @@ time.sleep(0.5)
             panic!(
                 "the allocate span {span_id} was not received; spans: {:#?}\npython stderr:\n{}\nlog:\n{}",
                 events.iter().filter(|e| e["type"] == "otel.span").collect::<Vec<_>>(),
-                String::from_utf8_lossy(&out.stderr),
+                app.stderr,
                 host.log()
             )
         });
@@ -217,19 +206,8 @@ print(os.getpid(), format(c.trace_id, "032x"), format(c.span_id, "016x"), flush=
 time.sleep(0.5)
 "#
     );
-    let out = Command::new(&py).arg("-c").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut parts = stdout.split_whitespace();
-    let (pid, trace_id, span_id): (u64, String, String) = (
-        parts.next().unwrap().parse().unwrap(),
-        parts.next().unwrap().to_owned(),
-        parts.next().unwrap().to_owned(),
-    );
+    let app = run_traced_app(&py, &script);
+    let (pid, trace_id, span_id) = (app.pid, app.trace_id, app.span_id);
     let ours = |e: &Value| {
         e["type"] == "kernel.network.connect_refused"
             && e["attributes"]["network.peer.port"].as_u64() == Some(u64::from(closed))
@@ -296,4 +274,29 @@ time.sleep(0.5)
         );
     }
     host.terminate(Duration::from_secs(10));
+}
+
+/// What an instrumented Python app printed: its pid and its span's ids (hex), and its
+/// standard error.
+struct TracedApp {
+    pid: u64,
+    trace_id: String,
+    span_id: String,
+    stderr: String,
+}
+
+/// Runs the instrumented Python `script`, which prints its pid, trace id and span id on one
+/// line.
+fn run_traced_app(py: &std::path::Path, script: &str) -> TracedApp {
+    let out = Command::new(py).arg("-c").arg(script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut parts = stdout.split_whitespace();
+    TracedApp {
+        pid: parts.next().unwrap().parse().unwrap(),
+        trace_id: parts.next().unwrap().to_owned(),
+        span_id: parts.next().unwrap().to_owned(),
+        stderr,
+    }
 }

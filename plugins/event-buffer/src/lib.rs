@@ -117,11 +117,6 @@ impl OwnedEvent {
         self.push_bool(key, value);
         self
     }
-    /// Sets the trace context.
-    pub fn with_trace(mut self, trace: TraceContext) -> Self {
-        self.trace = Some(trace);
-        self
-    }
     /// Appends a text attribute in place (skipped when empty); for events filled field by
     /// field (the by-value builders above suit events built in one expression).
     pub fn push_str(&mut self, key: &'static str, value: impl Into<String>) -> &mut Self {
