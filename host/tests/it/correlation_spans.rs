@@ -84,19 +84,9 @@ fn live_kernel_event_joins_the_application_span() {
     ) else {
         return;
     };
+    let preamble = traced_app_preamble("tapio-attach-test", "attach-test", port);
     let script = format!(
-        r#"
-import os, time
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-p = TracerProvider(resource=Resource.create({{"service.name": "tapio-attach-test", "process.pid": os.getpid()}}))
-p.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{port}", insecure=True)))
-t = p.get_tracer("attach-test")
-with t.start_as_current_span("warmup"):
-    pass
-time.sleep(1.0)
+        r#"{preamble}
 blocks = []
 with t.start_as_current_span("allocate") as s:
     for _ in range(6):
@@ -179,19 +169,9 @@ fn live_refused_connects_join_the_application_trace() {
     };
     // A port nobody listens on: connects to it are refused by the kernel (RST to the SYN).
     let closed = crate::support::free_port();
+    let preamble = traced_app_preamble("tapio-refused-test", "refused-test", port);
     let script = format!(
-        r#"
-import os, socket, time
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-p = TracerProvider(resource=Resource.create({{"service.name": "tapio-refused-test", "process.pid": os.getpid()}}))
-p.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{port}", insecure=True)))
-t = p.get_tracer("refused-test")
-with t.start_as_current_span("warmup"):
-    pass
-time.sleep(1.0)
+        r#"{preamble}
 refused = 0
 with t.start_as_current_span("call-backend") as s:
     for _ in range(3):
@@ -299,4 +279,25 @@ fn run_traced_app(py: &std::path::Path, script: &str) -> TracedApp {
         span_id: parts.next().unwrap().to_owned(),
         stderr,
     }
+}
+
+/// The start of an instrumented Python app's script: the OpenTelemetry SDK exporting spans
+/// over OTLP/gRPC to the collector's receiver on `port` (resource `service.name` and
+/// `process.pid`), a warm-up span, and a second for the exporter to connect. The script
+/// goes on with `t`, its tracer.
+fn traced_app_preamble(service: &str, tracer: &str, port: u16) -> String {
+    format!(
+        r#"
+import os, socket, time
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+p = TracerProvider(resource=Resource.create({{"service.name": "{service}", "process.pid": os.getpid()}}))
+p.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{port}", insecure=True)))
+t = p.get_tracer("{tracer}")
+with t.start_as_current_span("warmup"):
+    pass
+time.sleep(1.0)"#
+    )
 }
