@@ -47,7 +47,7 @@ use crate::correlate::rules::RuleSet;
 use crate::correlate::stats::{set, CorrelationStats};
 use crate::correlate::view::View;
 use crate::correlate::vocab::types;
-use crate::correlate::warm::{prefetch_for_write, ENRICHMENT_BYTES, WARM_CHUNK};
+use crate::correlate::warm::{prefetch, ENRICHMENT_BYTES, WARM_CHUNK};
 use crate::event::Event;
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
@@ -255,7 +255,7 @@ impl CorrelationStage {
             // The attribute list lives apart from the event (and was written on the
             // plugin's thread): its first line, and the spare room enrichment writes to.
             std::hint::black_box(e.attributes.first().map(|a| a.key.len()));
-            prefetch_for_write(e.attributes.as_ptr_range().end, ENRICHMENT_BYTES);
+            prefetch(e.attributes.as_ptr_range().end, ENRICHMENT_BYTES);
             pids.extend(e.pid);
         }
         let enricher = &self.enricher;

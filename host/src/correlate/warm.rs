@@ -11,9 +11,9 @@ pub(super) const WARM_CHUNK: usize = 32;
 /// namespace, workload: four or five attributes).
 pub(super) const ENRICHMENT_BYTES: usize = 5 * std::mem::size_of::<crate::event::Attribute>();
 
-/// Asks the CPU to fetch the cache lines of `len` bytes from `at` for writing. A hint only:
-/// the address need not be valid memory (it is never dereferenced).
-pub(super) fn prefetch_for_write<T>(at: *const T, len: usize) {
+/// Asks the CPU to fetch the cache lines of `len` bytes from `at`. A hint only: the address
+/// need not be valid memory (it is never dereferenced).
+pub(super) fn prefetch<T>(at: *const T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         let start = at as usize;

@@ -6,10 +6,11 @@
 //! No clock is read here: every decision uses event timestamps or the `now_ns` given to
 //! [`Engine::tick`], so recorded streams replay deterministically.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
+use hashlink::LinkedHashMap;
 
 use crate::correlate::entity::Resolved;
 use crate::correlate::predict::{self, CrashPrediction, LimitPrediction};
@@ -254,25 +255,13 @@ impl Default for EngineLimits {
 /// An open group's key: rule index and entity key.
 type GroupKey = (u32, CompactString);
 
-/// One entry of [`Engine::recency`].
-struct Queued {
-    /// The group's `last_ns` when it was queued.
-    last_ns: u64,
-    /// Which incarnation of the key (a key closed and opened again is another group).
-    trace_id: [u8; 16],
-    key: GroupKey,
-}
-
 /// The matcher and its open groups.
 pub struct Engine {
     rules: RuleSet,
-    groups: HashMap<GroupKey, OpenGroup, RandomState>,
-    /// Open groups by last activity, least recent first, for eviction at the open-group
-    /// limit. Lazy: a member event does not move its group; a group active since it was
-    /// queued goes to the back again when it reaches the front, and entries of closed
-    /// groups are skipped (and compacted away when they outnumber the open groups). One
-    /// eviction is amortised O(1), with no pass over every group.
-    recency: VecDeque<Queued>,
+    /// Open groups, least recently active first: a member event moves its group to the
+    /// back, so eviction at the open-group limit takes the front. Every step is O(1), with
+    /// no pass over the groups and no side queue to compact.
+    groups: LinkedHashMap<GroupKey, OpenGroup, RandomState>,
     limits: EngineLimits,
     rng: fastrand::Rng,
     scratch: Vec<(usize, usize)>,
@@ -325,8 +314,7 @@ impl Engine {
         let n = rules.len();
         Engine {
             rules,
-            groups: HashMap::default(),
-            recency: VecDeque::new(),
+            groups: LinkedHashMap::default(),
             limits,
             rng,
             scratch: Vec::new(),
@@ -391,16 +379,19 @@ impl Engine {
                     self.close(&gk, why, out);
                 }
             }
-            self.compact_recency();
             if self.groups.len() >= self.limits.max_open_groups && !self.groups.contains_key(&gk) {
                 self.evict_least_recent(out);
             }
             let rule = &self.rules.rules[ri];
             let limits = self.limits;
-            // One hash of the key: found, or inserted in place.
+            // One hash of the key: found (and made the most recently active), or inserted
+            // in place at the back.
             let g = match self.groups.entry(gk) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
+                hashlink::linked_hash_map::Entry::Occupied(mut o) => {
+                    o.to_back();
+                    o.into_mut()
+                }
+                hashlink::linked_hash_map::Entry::Vacant(v) => {
                     let trace_id = loop {
                         let t = self.rng.u128(..);
                         if t != 0 {
@@ -408,11 +399,6 @@ impl Engine {
                         }
                     };
                     self.counts.opened += 1;
-                    self.recency.push_back(Queued {
-                        last_ns: e.timestamp_ns,
-                        trace_id,
-                        key: v.key().clone(),
-                    });
                     let key = v.key().1.clone();
                     v.insert(OpenGroup {
                         rule: ri,
@@ -579,7 +565,6 @@ impl Engine {
         for (k, why) in due {
             self.close(&k, why, out);
         }
-        self.compact_recency();
     }
 
     /// Closes every open group (shutdown).
@@ -592,44 +577,25 @@ impl Engine {
 
     /// Closes the least recently active open group (its members are counted as evicted).
     fn evict_least_recent(&mut self, out: &mut Vec<Output>) {
-        while let Some(q) = self.recency.pop_front() {
-            let Some(g) = self.groups.get(&q.key) else {
-                continue;
-            };
-            if g.trace_id != q.trace_id {
-                continue;
-            }
-            if g.last_ns > q.last_ns {
-                self.recency.push_back(Queued {
-                    last_ns: g.last_ns,
-                    ..q
-                });
-                continue;
-            }
+        if let Some((_, g)) = self.groups.pop_front() {
             self.counts.evicted += 1;
-            self.close(&q.key, CloseReason::Evicted, out);
-            return;
+            self.deliver_closed(g, CloseReason::Evicted, out);
         }
-    }
-
-    /// Drops queue entries of closed groups once they outnumber the open groups.
-    fn compact_recency(&mut self) {
-        if self.recency.len() <= 2 * self.groups.len() + 64 {
-            return;
-        }
-        let groups = &self.groups;
-        self.recency
-            .retain(|q| groups.get(&q.key).is_some_and(|g| g.trace_id == q.trace_id));
     }
 
     fn close(&mut self, key: &GroupKey, why: CloseReason, out: &mut Vec<Output>) {
         if let Some(g) = self.groups.remove(key) {
-            if g.confirmed_ns.is_some() {
-                self.counts.closed += 1;
-                out.push(Output::Closed(Box::new(g), why));
-            } else {
-                self.counts.discarded += 1;
-            }
+            self.deliver_closed(g, why, out);
+        }
+    }
+
+    /// A closed group: delivered when it was confirmed, else discarded (a candidate).
+    fn deliver_closed(&mut self, g: OpenGroup, why: CloseReason, out: &mut Vec<Output>) {
+        if g.confirmed_ns.is_some() {
+            self.counts.closed += 1;
+            out.push(Output::Closed(Box::new(g), why));
+        } else {
+            self.counts.discarded += 1;
         }
     }
 }
