@@ -12,6 +12,12 @@
 //!    events of its burst.
 //! 3. Memory under a stream of unique entities: 2 M events of never-repeating pids,
 //!    cgroups, containers and peers; prints entity table sizes and RSS growth.
+//! 4. Group events: the cost of closing a confirmed group into its event (root cause, chain,
+//!    impact with services and downstream dependents, spans), on the pipeline thread. The
+//!    graph of part 1 plus what a cluster has: every pod with an IP and an `app` label, one
+//!    service per 20 pods selecting them. Each group is a network failure toward one pod's
+//!    IP with 64 members (retransmits from processes of 64 pods), so its impact walks 64
+//!    entities. `CORRELATION_BENCH_GROUPS` sets the groups (default 1000).
 //!
 //! `cargo bench -p tapio-collector --bench correlation`; `CORRELATION_BENCH_EVENTS` sets the
 //! events of part 1 (default 2 M), `CORRELATION_BENCH_SECS` the length of part 2 (default 5),
@@ -377,11 +383,138 @@ fn part3() {
     );
 }
 
+/// Pods per service in part 4.
+const PODS_PER_SERVICE: u32 = 20;
+
+fn pod_ip(p: u32) -> CompactString {
+    compact_str::format_compact!("10.244.{}.{}", p / 256, p % 256)
+}
+
+/// What part 4 adds to the population: pod IPs and labels, and the services over them.
+fn cluster_objects(at: u64) -> Vec<Event> {
+    let mut out = Vec::new();
+    for p in 0..PODS {
+        let mut e = Event::new("k8s.pod.updated", "kubeapi", Severity::Info, at);
+        e.attributes = vec![
+            attr("k8s.object.kind", Value::Str("Pod".into())),
+            attr("k8s.pod.uid", Value::Str(pod_uid(p))),
+            attr("k8s.namespace.name", Value::Str("production".into())),
+            attr("k8s.pod.ip", Value::Str(pod_ip(p))),
+            attr(
+                "k8s.object.labels",
+                Value::Str(compact_str::format_compact!(
+                    "app=svc-{},tier=backend",
+                    p / PODS_PER_SERVICE
+                )),
+            ),
+        ];
+        out.push(e);
+    }
+    for s in 0..PODS / PODS_PER_SERVICE {
+        let mut e = Event::new("k8s.service.added", "kubeapi", Severity::Info, at);
+        e.attributes = vec![
+            attr("k8s.object.kind", Value::Str("Service".into())),
+            attr(
+                "k8s.object.name",
+                Value::Str(compact_str::format_compact!("svc-{s}")),
+            ),
+            attr("k8s.namespace.name", Value::Str("production".into())),
+            attr(
+                "k8s.service.selector",
+                Value::Str(compact_str::format_compact!("app=svc-{s}")),
+            ),
+            attr(
+                "k8s.service.cluster_ip",
+                Value::Str(compact_str::format_compact!(
+                    "10.96.{}.{}",
+                    s / 256,
+                    s % 256
+                )),
+            ),
+        ];
+        out.push(e);
+    }
+    out
+}
+
+fn part4() {
+    let groups = env_u64("CORRELATION_BENCH_GROUPS", 1000).min(u64::from(PODS)) as u32;
+    const MEMBERS: u32 = 64;
+    let mut st = stage();
+    let t0 = now_unix_nanos();
+    let mut setup = population(t0);
+    setup.extend(cluster_objects(t0));
+    for chunk in setup.chunks(BATCH) {
+        let mut b = chunk.to_vec();
+        st.process(&mut b, t0);
+    }
+    // Group g: retransmits toward pod g's IP from one process in each of 64 other pods
+    // (process i runs in pod i % PODS).
+    let mut at = t0;
+    let mut rng = fastrand::Rng::with_seed(4);
+    let mut events = Vec::new();
+    for g in 0..groups {
+        for m in 0..MEMBERS {
+            let pod = (g + 1 + m * 97) % PODS;
+            let pid = 10_000 + pod + PODS * rng.u32(..ENTITIES / PODS);
+            let mut e = Event::new("kernel.network.retransmit", "bench", Severity::Warning, at);
+            e.pid = Some(pid);
+            e.attributes = vec![
+                attr("process.pid", Value::Int(i64::from(pid))),
+                attr("network.peer.address", Value::Str(pod_ip(g))),
+                attr("network.peer.port", Value::Int(8080)),
+            ];
+            events.push(e);
+            at += 1_000;
+        }
+    }
+    let mut delivered = Vec::new();
+    for chunk in events.chunks(BATCH) {
+        let mut b = chunk.to_vec();
+        st.process(&mut b, at);
+        delivered.append(&mut b);
+    }
+    delivered.clear();
+    let open = st.engine().open_groups();
+    let start = Instant::now();
+    let cpu0 = thread_cpu_ns();
+    st.shutdown(at);
+    st.drain(&mut delivered);
+    let cpu = thread_cpu_ns() - cpu0;
+    let took = start.elapsed();
+    let built = delivered
+        .iter()
+        .filter(|e| e.event_type == "tapio.correlation.group")
+        .count();
+    let members = delivered
+        .iter()
+        .filter(|e| e.event_type == "tapio.correlation.group")
+        .filter_map(|e| match e.attribute("tapio.group.members") {
+            Some(Value::UInt(n)) => Some(*n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    // What the impact assessment walked: entities (pods and their services) and dependents.
+    let radius = delivered
+        .iter()
+        .find(|e| e.event_type == "tapio.correlation.group")
+        .and_then(|e| e.attribute("tapio.group.impact.blast_radius"))
+        .cloned();
+    println!(
+        "part 4 (group events): {open} open groups closed into {built} group events (up to {members} members each; {} pods with IPs, {} services; blast radius of the first {radius:?}): {:.1} us/group wall, {:.1} us/group thread CPU",
+        PODS,
+        PODS / PODS_PER_SERVICE,
+        took.as_secs_f64() * 1e6 / built.max(1) as f64,
+        cpu as f64 / 1e3 / built.max(1) as f64,
+    );
+}
+
 fn main() {
     // The binary's allocator settings (see `tapio_host::allocator`).
     tapio_host::allocator::configure();
     // CORRELATION_BENCH_PARTS=13 runs parts 1 and 3 only.
-    let parts = std::env::var("CORRELATION_BENCH_PARTS").unwrap_or_else(|_| "123".into());
+    let parts = std::env::var("CORRELATION_BENCH_PARTS").unwrap_or_else(|_| "1234".into());
     if parts.contains('1') {
         part1();
     }
@@ -390,5 +523,8 @@ fn main() {
     }
     if parts.contains('3') {
         part3();
+    }
+    if parts.contains('4') {
+        part4();
     }
 }

@@ -3,7 +3,10 @@
 //! impact, the prediction, and the group's trace as spans; then the
 //! `tapio.correlation.group` and `tapio.correlation.prediction` events.
 
+use std::collections::HashSet;
+
 use compact_str::CompactString;
+use foldhash::fast::RandomState;
 use serde_json::json;
 
 use crate::correlate::engine::{CloseReason, Member, OpenGroup, PredictionOut};
@@ -135,7 +138,9 @@ pub fn explain(g: &OpenGroup, rule: &CompiledRule) -> Option<Explanation> {
     })
 }
 
-/// Assesses the impact of a group.
+/// Assesses the impact of a group. Runs on the pipeline thread when the group closes, so
+/// each distinct entity, peer and (namespace, entity) pair is looked up once however many
+/// members share it, and services are matched through one selector index per group.
 pub fn assess(
     g: &OpenGroup,
     rule: &CompiledRule,
@@ -143,26 +148,42 @@ pub fn assess(
     weights: &BusinessWeights,
 ) -> Impact {
     let mut entities: Vec<String> = Vec::new();
+    let mut seen_entities: HashSet<&str, RandomState> = HashSet::default();
     let mut dependents: Vec<String> = Vec::new();
+    let mut seen_dependents: HashSet<CompactString, RandomState> = HashSet::default();
+    let mut seen_services: HashSet<String, RandomState> = HashSet::default();
+    let mut seen_peers: HashSet<&str, RandomState> = HashSet::default();
+    let mut seen_weighed: HashSet<(Option<&str>, Option<&str>), RandomState> = HashSet::default();
     let mut critical: Vec<String> = Vec::new();
     let mut business = (0.0f64, String::from("no entity"));
+    let mut selectors = None;
+    let mut add_dependents = |found: Vec<CompactString>, out: &mut Vec<String>| {
+        for d in found {
+            if !seen_dependents.contains(&d) {
+                out.push(d.to_string());
+                seen_dependents.insert(d);
+            }
+        }
+    };
     for m in &g.members {
-        if let Some(e) = &m.entity {
-            if !entities.iter().any(|x| x == e.as_str()) {
-                entities.push(e.to_string());
+        let entity = m.entity.as_deref();
+        if let Some(e) = entity {
+            if seen_entities.insert(e) {
+                entities.push(e.to_owned());
                 if let Some(uid) = e.strip_prefix("pod/") {
-                    for s in graph.services_of_pod(uid) {
+                    let index = selectors.get_or_insert_with(|| graph.service_selectors());
+                    for s in graph.services_of_pod_in(uid, index) {
                         let s = format!("service/{s}");
-                        if !entities.contains(&s) {
+                        if seen_services.insert(s.clone()) {
                             entities.push(s);
                         }
                     }
                 }
             }
         }
-        for d in graph.dependents(None, m.peer.as_deref()) {
-            if !dependents.iter().any(|x| x == d.as_str()) {
-                dependents.push(d.to_string());
+        if let Some(peer) = m.peer.as_deref() {
+            if seen_peers.insert(peer) {
+                add_dependents(graph.dependents(None, Some(peer)), &mut dependents);
             }
         }
         let names: Vec<&str> = m.names.iter().map(CompactString::as_str).collect();
@@ -173,24 +194,21 @@ pub fn assess(
                 critical.push(why);
             }
         }
-        let labels = m
-            .entity
-            .as_deref()
-            .and_then(|e| e.strip_prefix("pod/"))
-            .and_then(|uid| graph.pod_labels(uid));
-        let (w, why) = weights.weight(m.namespace.as_deref(), labels.as_deref());
-        if w > business.0 || business.1 == "no entity" {
-            business = (w, why);
-        }
-    }
-    for e in &entities {
-        for d in graph.dependents(Some(e), None) {
-            if !dependents.iter().any(|x| x == d.as_str()) {
-                dependents.push(d.to_string());
+        if seen_weighed.insert((m.namespace.as_deref(), entity)) {
+            let labels = entity
+                .and_then(|e| e.strip_prefix("pod/"))
+                .and_then(|uid| graph.pod_labels(uid));
+            let (w, why) = weights.weight(m.namespace.as_deref(), labels.as_deref());
+            if w > business.0 || business.1 == "no entity" {
+                business = (w, why);
             }
         }
     }
-    dependents.retain(|d| !entities.contains(d));
+    for e in &entities {
+        add_dependents(graph.dependents(Some(e), None), &mut dependents);
+    }
+    let entity_set: HashSet<&str, RandomState> = entities.iter().map(String::as_str).collect();
+    dependents.retain(|d| !entity_set.contains(d.as_str()));
     if entities.is_empty() {
         entities.push(g.key.to_string());
     }

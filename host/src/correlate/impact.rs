@@ -87,10 +87,10 @@ pub fn system_critical(
     }
     for name in names {
         let base = name.trim_end_matches(".service");
-        if let Some(c) = CRITICAL_NAMES
-            .iter()
-            .find(|c| base == **c || base.starts_with(&format!("{c}-")))
-        {
+        if let Some(c) = CRITICAL_NAMES.iter().find(|c| {
+            base.strip_prefix(**c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        }) {
             return Some((*c).to_owned());
         }
     }

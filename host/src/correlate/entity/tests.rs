@@ -164,6 +164,98 @@ fn services_and_dependents_come_from_observed_traffic() {
     );
 }
 
+fn service(g: &mut EntityGraph, ns: &str, name: &str, selector: &str, ip: &str) {
+    g.observe(&ev(
+        "k8s.service.added",
+        4,
+        &[
+            (attr::OBJECT_KIND, s("Service")),
+            (attr::OBJECT_NAME, s(name)),
+            (attr::NAMESPACE, s(ns)),
+            (attr::SERVICE_SELECTOR, s(selector)),
+            (attr::SERVICE_IP, s(ip)),
+        ],
+    ));
+}
+
+#[test]
+fn a_pods_services_are_those_whose_whole_selector_its_labels_match_in_its_namespace() {
+    let mut g = graph_with_pod();
+    // The pod is `app=web,tier=front` in `prod`.
+    service(&mut g, "prod", "front", "tier=front", "10.96.0.11");
+    service(
+        &mut g,
+        "prod",
+        "web-front",
+        "app=web, tier=front",
+        "10.96.0.12",
+    );
+    service(
+        &mut g,
+        "prod",
+        "web-back",
+        "app=web,tier=back",
+        "10.96.0.13",
+    );
+    service(&mut g, "staging", "web", "app=web", "10.96.1.10");
+    service(&mut g, "prod", "everything", "", "10.96.0.14");
+    let expected: Vec<CompactString> = ["prod/front", "prod/web", "prod/web-front"]
+        .into_iter()
+        .map(CompactString::new)
+        .collect();
+    assert_eq!(g.services_of_pod(UID), expected);
+    // The same answer through one index shared by many pods.
+    let index = g.service_selectors();
+    assert_eq!(g.services_of_pod_in(UID, &index), expected);
+}
+
+#[test]
+fn a_workload_has_no_dependents_through_an_address_another_pod_took() {
+    let mut g = graph_with_pod();
+    let mut connect = ev(
+        "kernel.network.connect_refused",
+        9,
+        &[(attr::PEER_ADDR, s("10.0.0.5"))],
+    );
+    connect.pid = Some(100);
+    connect.cgroup_id = Some(5);
+    g.observe(&connect);
+    let r = g.resolve(&connect);
+    g.observe_peer(&connect, &r);
+    let key = format!("pod/{UID}");
+    assert_eq!(g.dependents(Some(&key), None).len(), 1);
+    // Another pod is given 10.0.0.5: its clients are no longer this pod's dependents.
+    g.observe(&ev(
+        "k8s.pod.added",
+        10,
+        &[
+            (attr::OBJECT_KIND, s("Pod")),
+            (attr::POD_UID, s("other-uid")),
+            (attr::NAMESPACE, s("prod")),
+            (attr::POD_IP, s("10.0.0.5")),
+        ],
+    ));
+    assert!(g.dependents(Some(&key), None).is_empty());
+    assert_eq!(
+        g.dependents(Some("pod/other-uid"), None),
+        vec![CompactString::new("cgroup/5")]
+    );
+    // A service's dependents come through its cluster IP.
+    let mut call = ev(
+        "kernel.network.connect_refused",
+        11,
+        &[(attr::PEER_ADDR, s("10.96.0.10"))],
+    );
+    call.pid = Some(100);
+    call.cgroup_id = Some(5);
+    let r = g.resolve(&call);
+    g.observe_peer(&call, &r);
+    assert_eq!(
+        g.dependents(Some("service/prod/web"), None),
+        vec![CompactString::new("cgroup/5")]
+    );
+}
+
 #[test]
 fn tables_stay_bounded_under_unique_entities() {
     let limits = EntityLimits {
