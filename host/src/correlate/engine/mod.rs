@@ -262,6 +262,11 @@ pub struct Engine {
     /// back, so eviction at the open-group limit takes the front. Every step is O(1), with
     /// no pass over the groups and no side queue to compact.
     groups: LinkedHashMap<GroupKey, OpenGroup, RandomState>,
+    /// Groups that completed (they close after their linger wherever they are in
+    /// `groups`); entries of groups closed since are dropped at the next tick.
+    completed: Vec<GroupKey>,
+    /// The shortest window of the rules: a group active within it is not idle under any.
+    min_window_ns: u64,
     limits: EngineLimits,
     rng: fastrand::Rng,
     scratch: Vec<(usize, usize)>,
@@ -311,10 +316,13 @@ pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved) -> Option<CompactString>
 impl Engine {
     /// An engine over `rules`.
     pub fn new(rules: RuleSet, limits: EngineLimits, rng: fastrand::Rng) -> Self {
+        let shortest_window = min_window_ns(&rules);
         let n = rules.len();
         Engine {
             rules,
             groups: LinkedHashMap::default(),
+            completed: Vec::new(),
+            min_window_ns: shortest_window,
             limits,
             rng,
             scratch: Vec::new(),
@@ -342,6 +350,7 @@ impl Engine {
             self.close(&k, CloseReason::Reload, out);
         }
         self.matches_per_rule = vec![0; rules.len()];
+        self.min_window_ns = min_window_ns(&rules);
         self.rules = rules;
     }
 
@@ -523,6 +532,7 @@ impl Engine {
             }
             if g.complete_ns.is_none() && joins_confirmed && g.complete(rule) {
                 g.complete_ns = Some(e.timestamp_ns);
+                self.completed.push((ri as u32, g.key.clone()));
             }
         }
         if !group_ids.is_empty() && e.attribute(attr::GROUPS).is_none() {
@@ -554,15 +564,37 @@ impl Engine {
         }
     }
 
-    /// Closes groups idle for their window at `now_ns`.
+    /// Closes groups idle for their window, and complete groups past their linger, at
+    /// `now_ns`. Groups are in order of activity, so the idle ones are found from the front
+    /// up to the first group active within the shortest window: a tick costs the groups it
+    /// may close, not a pass over every open group (10 k groups took 0.5-1.4 ms). A group
+    /// whose events arrived out of time order can sit behind a more recent one and close a
+    /// tick or a few later than its window.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Output>) {
         let rules = &self.rules.rules;
-        let due: Vec<_> = self
-            .groups
-            .iter()
-            .filter_map(|(k, g)| due(g, &rules[g.rule], now_ns).map(|why| (k.clone(), why)))
-            .collect();
-        for (k, why) in due {
+        let mut closing: Vec<(GroupKey, CloseReason)> = Vec::new();
+        for (k, g) in self.groups.iter() {
+            if now_ns.saturating_sub(g.last_ns) <= self.min_window_ns {
+                break;
+            }
+            if let Some(why) = due(g, &rules[g.rule], now_ns) {
+                closing.push((k.clone(), why));
+            }
+        }
+        let groups = &self.groups;
+        self.completed.retain(|k| {
+            let Some(g) = groups.get(k).filter(|g| g.complete_ns.is_some()) else {
+                return false;
+            };
+            match due(g, &rules[g.rule], now_ns) {
+                Some(why) => {
+                    closing.push((k.clone(), why));
+                    false
+                }
+                None => true,
+            }
+        });
+        for (k, why) in closing {
             self.close(&k, why, out);
         }
     }
@@ -598,6 +630,11 @@ impl Engine {
             self.counts.discarded += 1;
         }
     }
+}
+
+/// The shortest window of `rules` (0 without rules: every group is examined).
+fn min_window_ns(rules: &RuleSet) -> u64 {
+    rules.rules.iter().map(|r| r.window_ns).min().unwrap_or(0)
 }
 
 /// Whether a group is over at `now_ns`, and why.

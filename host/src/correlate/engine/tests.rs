@@ -116,3 +116,97 @@ fn churn_through_the_limit_keeps_the_open_groups_bounded() {
         c.closed + c.discarded + engine.open_groups() as u64
     );
 }
+
+/// A network event toward `peer` (the network-failure rule groups by peer).
+fn toward(peer: &str, event_type: &str, at: u64, extra: &[(&str, &str)]) -> (Event, Resolved) {
+    let mut e = Event::new(event_type, "network", Severity::Warning, at);
+    e.pid = Some(42);
+    let mut attrs = vec![(attr::PEER_ADDR, peer)];
+    attrs.extend_from_slice(extra);
+    for (k, v) in attrs {
+        e.attributes.push(crate::event::Attribute {
+            key: CompactString::new(k),
+            value: Value::Str(v.into()),
+        });
+    }
+    (e, Resolved::default())
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+#[test]
+fn a_tick_closes_the_idle_groups_and_keeps_the_active_ones() {
+    let mut engine = with_limit(100);
+    let mut out = Vec::new();
+    let mut feed = |engine: &mut Engine, c: &str, at: u64| {
+        let (mut e, r) = pressure(c, at);
+        engine.on_event(&mut e, &r, false, &mut out);
+    };
+    // The memory-pressure rule's window is 10 minutes.
+    feed(&mut engine, "old", SECOND);
+    feed(&mut engine, "recent", 500 * SECOND);
+    engine.tick(700 * SECOND, &mut Vec::new());
+    assert_eq!(open_keys(&engine), ["container/recent"]);
+    engine.tick(1200 * SECOND, &mut Vec::new());
+    assert_eq!(engine.open_groups(), 0);
+}
+
+#[test]
+fn a_complete_group_closes_after_its_linger_behind_active_groups() {
+    let mut engine = with_limit(100);
+    let feed = |engine: &mut Engine, (mut e, r): (Event, Resolved)| {
+        engine.on_event(&mut e, &r, false, &mut Vec::new());
+    };
+    // An active group first, so the complete one is not at the front.
+    feed(&mut engine, pressure("busy", SECOND));
+    let peer = "10.0.0.9";
+    let mut at = 2 * SECOND;
+    let mut next = || {
+        at += SECOND / 10;
+        at
+    };
+    feed(
+        &mut engine,
+        toward(
+            peer,
+            "kernel.dns.response",
+            next(),
+            &[("dns.response_code", "NXDOMAIN")],
+        ),
+    );
+    for _ in 0..3 {
+        feed(
+            &mut engine,
+            toward(peer, "kernel.network.retransmit", next(), &[]),
+        );
+    }
+    for _ in 0..2 {
+        feed(
+            &mut engine,
+            toward(peer, "kernel.network.connect_refused", next(), &[]),
+        );
+    }
+    feed(
+        &mut engine,
+        toward(peer, "kernel.network.reset", next(), &[]),
+    );
+    let done = at;
+    assert!(engine
+        .groups
+        .values()
+        .any(|g| g.key == peer && g.complete_ns == Some(done)));
+    // Within the linger it stays; after it, it is delivered as complete.
+    let mut out = Vec::new();
+    engine.tick(done + SECOND, &mut out);
+    assert!(out.is_empty());
+    engine.tick(done + 6 * SECOND, &mut out);
+    let closed: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Closed(g, why) => Some((g.key.to_string(), *why)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, [(peer.to_string(), CloseReason::Complete)]);
+    assert_eq!(open_keys(&engine), ["container/busy"]);
+}
