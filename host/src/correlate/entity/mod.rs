@@ -7,6 +7,7 @@
 //! pid -> cgroup -> container -> pod -> workload; [`enrich`] appends the resolved attributes
 //! an event does not carry yet (OpenTelemetry names).
 
+use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -203,12 +204,16 @@ const MAX_CLIENTS_PER_PEER: usize = 16;
 /// Services by namespace and the first `k=v` pair of their selector, with every pair of
 /// the selector ([`EntityGraph::service_selectors`]).
 #[derive(Debug, Default)]
-pub struct SelectorIndex<'g> {
-    by_pair: HashMap<(&'g str, &'g str), Vec<SelectedBy<'g>>, foldhash::fast::RandomState>,
+pub struct SelectorIndex {
+    by_pair: HashMap<(CompactString, CompactString), Vec<SelectedBy>, foldhash::fast::RandomState>,
 }
 
 /// A service key (`namespace/name`) and the `k=v` pairs of its selector.
-type SelectedBy<'g> = (&'g str, Vec<&'g str>);
+type SelectedBy = (CompactString, Vec<CompactString>);
+
+/// What the services table looked like when the selector index was built: service events
+/// observed, entries, entries evicted. Any change makes the index stale.
+type ServicesVersion = (u64, usize, u64);
 
 /// The entity graph.
 pub struct EntityGraph {
@@ -228,6 +233,11 @@ pub struct EntityGraph {
     ip_owner: BoundedMap<CompactString, CompactString>,
     /// The table the incremental TTL sweep is in.
     sweep_table: usize,
+    /// Service events observed (part of [`ServicesVersion`]).
+    service_events: u64,
+    /// The service selector index, rebuilt on first use after the services changed, so a
+    /// group's impact does not walk every service (the pipeline thread is the only user).
+    selectors: RefCell<Option<(ServicesVersion, SelectorIndex)>>,
 }
 
 /// Entity tables swept by [`EntityGraph::expire_some`].
@@ -284,6 +294,8 @@ impl EntityGraph {
             peers: BoundedMap::new(limits.max_peers, ttl),
             ip_owner: BoundedMap::new(limits.max_peers, ttl),
             sweep_table: 0,
+            service_events: 0,
+            selectors: RefCell::new(None),
         }
     }
 
@@ -516,6 +528,7 @@ impl EntityGraph {
                 }
             }
             "Service" => {
+                self.service_events += 1;
                 let s = self.services.entry(
                     compact_str::format_compact!("{ns}/{obj}"),
                     now,
@@ -605,10 +618,25 @@ impl EntityGraph {
         (self.ip_owner.get(ip)? == workload_key).then_some(ip)
     }
 
-    /// Services of one namespace indexed by the `k=v` pairs of their selectors, to match
-    /// many pods against them with a lookup per label instead of a pass over every service
-    /// per pod (see [`EntityGraph::services_of_pod`]).
-    pub fn service_selectors(&self) -> SelectorIndex<'_> {
+    /// The services indexed by namespace and the first `k=v` pair of their selectors, to
+    /// match pods against them with a lookup per label instead of a pass over every
+    /// service per pod. Built on first use after the services table changed.
+    pub fn service_selectors(&self) -> Ref<'_, SelectorIndex> {
+        let version = (
+            self.service_events,
+            self.services.len(),
+            self.services.evicted(),
+        );
+        let fresh = matches!(&*self.selectors.borrow(), Some((v, _)) if *v == version);
+        if !fresh {
+            *self.selectors.borrow_mut() = Some((version, self.build_selector_index()));
+        }
+        Ref::map(self.selectors.borrow(), |s| {
+            &s.as_ref().expect("the index was just built").1
+        })
+    }
+
+    fn build_selector_index(&self) -> SelectorIndex {
         let mut index = SelectorIndex::default();
         for (key, service) in self.services.iter() {
             let Some((ns, _)) = key.split_once('/') else {
@@ -617,13 +645,15 @@ impl EntityGraph {
             let Some(sel) = service.selector.as_deref().filter(|s| !s.is_empty()) else {
                 continue;
             };
-            let pairs: Vec<&str> = sel.split(',').map(str::trim).collect();
-            let Some(first) = pairs.first() else { continue };
+            let pairs: Vec<CompactString> = sel.split(',').map(|kv| kv.trim().into()).collect();
+            let Some(first) = pairs.first().cloned() else {
+                continue;
+            };
             index
                 .by_pair
-                .entry((ns, first))
+                .entry((CompactString::new(ns), first))
                 .or_default()
-                .push((key.as_str(), pairs));
+                .push((key.clone(), pairs));
         }
         index
     }
@@ -639,11 +669,7 @@ impl EntityGraph {
     }
 
     /// [`EntityGraph::services_of_pod`] against an index built once for many pods.
-    pub fn services_of_pod_in(
-        &self,
-        pod_uid: &str,
-        index: &SelectorIndex<'_>,
-    ) -> Vec<CompactString> {
+    pub fn services_of_pod_in(&self, pod_uid: &str, index: &SelectorIndex) -> Vec<CompactString> {
         let Some(pod) = self.pods.get(pod_uid) else {
             return Vec::new();
         };
@@ -654,10 +680,10 @@ impl EntityGraph {
         // A selector matches only if its first pair is one of the pod's labels.
         let mut out: Vec<CompactString> = labels
             .iter()
-            .filter_map(|l| index.by_pair.get(&(ns.as_str(), *l)))
+            .filter_map(|l| index.by_pair.get(&(ns.clone(), CompactString::new(l))))
             .flatten()
-            .filter(|(_, pairs)| pairs.iter().all(|kv| labels.contains(kv)))
-            .map(|(key, _)| CompactString::new(key))
+            .filter(|(_, pairs)| pairs.iter().all(|kv| labels.contains(&kv.as_str())))
+            .map(|(key, _)| key.clone())
             .collect();
         out.sort();
         out.dedup();

@@ -205,8 +205,25 @@ fn a_pods_services_are_those_whose_whole_selector_its_labels_match_in_its_namesp
         .collect();
     assert_eq!(g.services_of_pod(UID), expected);
     // The same answer through one index shared by many pods.
-    let index = g.service_selectors();
-    assert_eq!(g.services_of_pod_in(UID, &index), expected);
+    {
+        let index = g.service_selectors();
+        assert_eq!(g.services_of_pod_in(UID, &index), expected);
+    }
+    // The index follows changes: a selector that stops matching, a new service.
+    service(&mut g, "prod", "front", "tier=edge", "10.96.0.11");
+    assert_eq!(
+        g.services_of_pod(UID),
+        ["prod/web", "prod/web-front"]
+            .map(CompactString::new)
+            .to_vec()
+    );
+    service(&mut g, "prod", "all-web", "app=web", "10.96.0.15");
+    assert_eq!(
+        g.services_of_pod(UID),
+        ["prod/all-web", "prod/web", "prod/web-front"]
+            .map(CompactString::new)
+            .to_vec()
+    );
 }
 
 #[test]
