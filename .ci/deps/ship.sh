@@ -2,6 +2,7 @@
 # What the packaging tests of the `ship` work need (packaging/, docs/, plugin template).
 # Idempotent: installs only what is missing.
 #   cargo-deb (crates.io, `cargo install --locked`, cached in ~/.cargo/bin): builds the .deb.
+#   cargo-about (crates.io, same way): the third-party licence notices packages ship.
 #   apt: dpkg-dev (dpkg-deb, dpkg-architecture), systemd (systemd-analyze verify),
 #        adduser (the package's postinst creates the `tapio` system user).
 #   pip (venv ${TAPIO_CACHE:-$HOME/.cache/tapio}/venv):
@@ -26,6 +27,9 @@ fi
 if ! cargo deb --version >/dev/null 2>&1; then
     # Built from crates.io once; ~/.cargo/bin keeps it for later runs.
     cargo install --locked cargo-deb
+fi
+if ! cargo about --version >/dev/null 2>&1; then
+    cargo install --locked cargo-about --version 0.9.3 --features cli
 fi
 
 cache="${TAPIO_CACHE:-$HOME/.cache/tapio}"

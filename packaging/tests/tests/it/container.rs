@@ -55,10 +55,12 @@ fn hadolint_passes_the_dockerfile_and_catches_a_bad_one() {
 #[test]
 fn the_dockerfile_build_steps_lay_out_a_working_image_root() {
     let file = dockerfile();
-    // The Dockerfile runs exactly the script tested here, and the runtime stage takes its
-    // output whole.
+    // The Dockerfile runs exactly the script tested here (after installing cargo-about,
+    // which writes the licence notices), and the runtime stage takes its output whole.
     assert!(
-        file.contains("RUN packaging/container/build-steps.sh /rootfs"),
+        file.contains(
+            "RUN cargo install --locked cargo-about --version 0.9.3 --features cli \\\n    && packaging/container/build-steps.sh /rootfs"
+        ),
         "the build stage no longer runs build-steps.sh"
     );
     assert!(file.contains("COPY --from=build /rootfs/ /"));
@@ -94,6 +96,9 @@ fn the_dockerfile_build_steps_lay_out_a_working_image_root() {
             path.display()
         );
     }
+    crate::support::assert_notices_cover_the_shipped_crates(
+        &rootfs.join("usr/share/doc/tapio-collector/THIRD-PARTY-LICENSES"),
+    );
     for dir in ["run/tapio/plugins", "var/lib/tapio", "etc/tapio/rules.d"] {
         assert!(rootfs.join(dir).is_dir(), "{dir} missing in the image root");
     }

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_all_loaded, can_run, installable_plugin_names, is_root, missing_tool, ok,
-    release_build_lock, root, target_dir, text,
+    assert_all_loaded, assert_notices_cover_the_shipped_crates, can_run, installable_plugin_names,
+    is_root, missing_tool, ok, release_build_lock, root, target_dir, text,
 };
 
 const PACKAGE: &str = "tapio-collector";
@@ -158,6 +158,9 @@ fn check_installed(plugins: &[String]) {
         "the unit is not enabled ({WANTS} missing)"
     );
     assert!(Path::new("/usr/share/doc/tapio-collector/operations.md").exists());
+    assert_notices_cover_the_shipped_crates(Path::new(
+        "/usr/share/doc/tapio-collector/THIRD-PARTY-LICENSES",
+    ));
     assert!(Path::new("/usr/share/doc/tapio-collector/examples/run-as-tapio.conf").exists());
 
     // The installed binary on the installed config: strict modes pass for every plugin.

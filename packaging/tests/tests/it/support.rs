@@ -170,3 +170,59 @@ pub fn assert_all_loaded(listing: &str, expected: &[String]) {
 pub fn profile() -> String {
     std::env::var("TAPIO_PACKAGING_PROFILE").unwrap_or_else(|_| "debug".to_owned())
 }
+
+/// Checks the third-party licence notices at `path` (packaging/stage.sh): every crate
+/// outside the workspace that the workspace builds for Linux x86-64 (`cargo tree`, normal
+/// dependencies) is listed by name and version, and the licence texts themselves are there.
+pub fn assert_notices_cover_the_shipped_crates(path: &Path) {
+    let notices = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read the licence notices {}: {e}", path.display()));
+    let tree = ok(cargo().args([
+        "tree",
+        "--workspace",
+        "--locked",
+        "-e",
+        "normal",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]));
+    let mut crates = 0;
+    let mut missing: Vec<String> = Vec::new();
+    for line in text(&tree).lines() {
+        let line = line.trim_end_matches(" (*)").replace(" (proc-macro)", "");
+        // Workspace members are path crates: "name v0.1.0 (/path)".
+        if line.is_empty() || line.contains(" (/") {
+            continue;
+        }
+        let (name, version) = line
+            .split_once(" v")
+            .unwrap_or_else(|| panic!("unexpected cargo tree line {line:?}"));
+        crates += 1;
+        if !notices.contains(&format!("  - {name} {version}")) {
+            missing.push(format!("{name} {version}"));
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(crates > 100, "cargo tree listed only {crates} crates");
+    assert!(
+        missing.is_empty(),
+        "{} lacks {} shipped crate(s): {missing:?}",
+        path.display(),
+        missing.len()
+    );
+    for text in [
+        "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+        "Permission is hereby granted, free of charge",
+    ] {
+        assert!(
+            notices.contains(text),
+            "{} has no licence text with {text:?}",
+            path.display()
+        );
+    }
+}
