@@ -14,6 +14,12 @@ fn pressure(container: &str, at: u64) -> (Event, Resolved) {
     (e, r)
 }
 
+/// Feeds `engine` memory pressure on `container` at `at` (outputs dropped).
+fn feed(engine: &mut Engine, container: &str, at: u64) {
+    let (mut e, r) = pressure(container, at);
+    engine.on_event(&mut e, &r, false, &mut Vec::new());
+}
+
 /// An engine over the built-in rules keeping at most `max_open_groups`.
 fn with_limit(max_open_groups: usize) -> Engine {
     let limits = EngineLimits {
@@ -34,11 +40,6 @@ fn open_keys(engine: &Engine) -> Vec<String> {
 #[test]
 fn the_least_recently_active_group_is_evicted_at_the_limit() {
     let mut engine = with_limit(3);
-    let mut out = Vec::new();
-    let mut feed = |engine: &mut Engine, c: &str, at: u64| {
-        let (mut e, r) = pressure(c, at);
-        engine.on_event(&mut e, &r, false, &mut out);
-    };
     // Memory pressure is a step of one built-in rule, grouped by workload.
     feed(&mut engine, "a", 1_000);
     assert_eq!(
@@ -68,11 +69,6 @@ fn the_least_recently_active_group_is_evicted_at_the_limit() {
 #[test]
 fn groups_closed_at_a_tick_leave_the_eviction_order_intact() {
     let mut engine = with_limit(3);
-    let mut out = Vec::new();
-    let mut feed = |engine: &mut Engine, c: &str, at: u64| {
-        let (mut e, r) = pressure(c, at);
-        engine.on_event(&mut e, &r, false, &mut out);
-    };
     feed(&mut engine, "a", 1_000);
     feed(&mut engine, "b", 2_000);
     // An hour later both are idle past their window and close.
@@ -97,13 +93,11 @@ fn groups_closed_at_a_tick_leave_the_eviction_order_intact() {
 #[test]
 fn churn_through_the_limit_keeps_the_open_groups_bounded() {
     let mut engine = with_limit(100);
-    let mut out = Vec::new();
     for n in 0..20_000u64 {
-        let (mut e, r) = pressure(&format!("c{}", n % 150), n * 1_000);
-        engine.on_event(&mut e, &r, false, &mut out);
+        feed(&mut engine, &format!("c{}", n % 150), n * 1_000);
         // Groups idle longer than the window close at a tick.
         if n % 500 == 0 {
-            engine.tick(n * 1_000 + 3_600_000_000_000, &mut out);
+            engine.tick(n * 1_000 + 3_600_000_000_000, &mut Vec::new());
         }
         assert!(engine.open_groups() <= 100);
     }
@@ -137,11 +131,6 @@ const SECOND: u64 = 1_000_000_000;
 #[test]
 fn a_tick_closes_the_idle_groups_and_keeps_the_active_ones() {
     let mut engine = with_limit(100);
-    let mut out = Vec::new();
-    let mut feed = |engine: &mut Engine, c: &str, at: u64| {
-        let (mut e, r) = pressure(c, at);
-        engine.on_event(&mut e, &r, false, &mut out);
-    };
     // The memory-pressure rule's window is 10 minutes.
     feed(&mut engine, "old", SECOND);
     feed(&mut engine, "recent", 500 * SECOND);
@@ -154,18 +143,18 @@ fn a_tick_closes_the_idle_groups_and_keeps_the_active_ones() {
 #[test]
 fn a_complete_group_closes_after_its_linger_behind_active_groups() {
     let mut engine = with_limit(100);
-    let feed = |engine: &mut Engine, (mut e, r): (Event, Resolved)| {
+    let send = |engine: &mut Engine, (mut e, r): (Event, Resolved)| {
         engine.on_event(&mut e, &r, false, &mut Vec::new());
     };
     // An active group first, so the complete one is not at the front.
-    feed(&mut engine, pressure("busy", SECOND));
+    feed(&mut engine, "busy", SECOND);
     let peer = "10.0.0.9";
     let mut at = 2 * SECOND;
     let mut next = || {
         at += SECOND / 10;
         at
     };
-    feed(
+    send(
         &mut engine,
         toward(
             peer,
@@ -175,18 +164,18 @@ fn a_complete_group_closes_after_its_linger_behind_active_groups() {
         ),
     );
     for _ in 0..3 {
-        feed(
+        send(
             &mut engine,
             toward(peer, "kernel.network.retransmit", next(), &[]),
         );
     }
     for _ in 0..2 {
-        feed(
+        send(
             &mut engine,
             toward(peer, "kernel.network.connect_refused", next(), &[]),
         );
     }
-    feed(
+    send(
         &mut engine,
         toward(peer, "kernel.network.reset", next(), &[]),
     );

@@ -139,20 +139,25 @@ fn cgroup_path_names_units_and_proc_fallback_fills_in() {
     );
 }
 
-#[test]
-fn services_and_dependents_come_from_observed_traffic() {
-    let mut g = graph_with_pod();
-    assert_eq!(g.services_of_pod(UID), vec![CompactString::new("prod/web")]);
+/// A refused connect to `peer` from pid 100 in cgroup 5, observed and recorded as traffic.
+fn connect_to(g: &mut EntityGraph, peer: &str, at: u64) {
     let mut connect = ev(
         "kernel.network.connect_refused",
-        9,
-        &[(attr::PEER_ADDR, s("10.0.0.5"))],
+        at,
+        &[(attr::PEER_ADDR, s(peer))],
     );
     connect.pid = Some(100);
     connect.cgroup_id = Some(5);
     g.observe(&connect);
     let r = g.resolve(&connect);
     g.observe_peer(&connect, &r);
+}
+
+#[test]
+fn services_and_dependents_come_from_observed_traffic() {
+    let mut g = graph_with_pod();
+    assert_eq!(g.services_of_pod(UID), vec![CompactString::new("prod/web")]);
+    connect_to(&mut g, "10.0.0.5", 9);
     let key = format!("pod/{UID}");
     assert_eq!(
         g.dependents(Some(&key), None),
@@ -229,16 +234,7 @@ fn a_pods_services_are_those_whose_whole_selector_its_labels_match_in_its_namesp
 #[test]
 fn a_workload_has_no_dependents_through_an_address_another_pod_took() {
     let mut g = graph_with_pod();
-    let mut connect = ev(
-        "kernel.network.connect_refused",
-        9,
-        &[(attr::PEER_ADDR, s("10.0.0.5"))],
-    );
-    connect.pid = Some(100);
-    connect.cgroup_id = Some(5);
-    g.observe(&connect);
-    let r = g.resolve(&connect);
-    g.observe_peer(&connect, &r);
+    connect_to(&mut g, "10.0.0.5", 9);
     let key = format!("pod/{UID}");
     assert_eq!(g.dependents(Some(&key), None).len(), 1);
     // Another pod is given 10.0.0.5: its clients are no longer this pod's dependents.
@@ -258,15 +254,7 @@ fn a_workload_has_no_dependents_through_an_address_another_pod_took() {
         vec![CompactString::new("cgroup/5")]
     );
     // A service's dependents come through its cluster IP.
-    let mut call = ev(
-        "kernel.network.connect_refused",
-        11,
-        &[(attr::PEER_ADDR, s("10.96.0.10"))],
-    );
-    call.pid = Some(100);
-    call.cgroup_id = Some(5);
-    let r = g.resolve(&call);
-    g.observe_peer(&call, &r);
+    connect_to(&mut g, "10.96.0.10", 11);
     assert_eq!(
         g.dependents(Some("service/prod/web"), None),
         vec![CompactString::new("cgroup/5")]
