@@ -140,7 +140,7 @@ pub fn explain(g: &OpenGroup, rule: &CompiledRule) -> Option<Explanation> {
 
 /// Assesses the impact of a group. Runs on the pipeline thread when the group closes, so
 /// each distinct entity, peer and (namespace, entity) pair is looked up once however many
-/// members share it, and services are matched through one selector index per group.
+/// members share it, and services are matched through the graph's selector index.
 pub fn assess(
     g: &OpenGroup,
     rule: &CompiledRule,
