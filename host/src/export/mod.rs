@@ -105,17 +105,19 @@ pub fn build(config: &HostConfig, host: &str) -> Result<Exporters, ExportError> 
 }
 
 /// Starts an exporter's thread, named `thread_name`, running the future `make` returns on
-/// the thread's own current-thread tokio runtime (exporters never share the host's).
+/// the thread's own current-thread tokio runtime (exporters never share the host's), and
+/// returns the pipeline's sink that feeds it through `inbox`.
 pub(crate) fn spawn_exporter<F, Fut>(
     exporter: &'static str,
     thread_name: &str,
+    inbox: Arc<queue::Inbox>,
     make: F,
-) -> Result<std::thread::JoinHandle<()>, ExportError>
+) -> Result<queue::QueueSink, ExportError>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(thread_name.into())
         .spawn(move || {
             match tokio::runtime::Builder::new_current_thread()
@@ -128,7 +130,8 @@ where
                 }
             }
         })
-        .map_err(|source| ExportError::Thread { exporter, source })
+        .map_err(|source| ExportError::Thread { exporter, source })?;
+    Ok(queue::QueueSink::new(exporter, inbox, thread))
 }
 
 /// `e` and its sources, joined (tonic's transport errors hide the cause).

@@ -143,13 +143,13 @@ pub fn spawn(settings: NatsSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         subjects: Vec::new(),
         loss_log: None,
     };
-    let thread =
-        super::spawn_exporter(
-            NAME,
-            "export-nats",
-            move || async move { exporter.run().await },
-        )?;
-    Ok((QueueSink::new(NAME, inbox, thread), stats))
+    let sink = super::spawn_exporter(
+        NAME,
+        "export-nats",
+        Arc::clone(&inbox),
+        move || async move { exporter.run().await },
+    )?;
+    Ok((sink, stats))
 }
 
 /// One message to publish.

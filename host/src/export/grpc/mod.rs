@@ -97,13 +97,13 @@ pub fn spawn(settings: GrpcSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         loss_log: None,
         taken: Vec::new(),
     };
-    let thread =
-        super::spawn_exporter(
-            NAME,
-            "export-grpc",
-            move || async move { exporter.run().await },
-        )?;
-    Ok((QueueSink::new(NAME, inbox, thread), stats))
+    let sink = super::spawn_exporter(
+        NAME,
+        "export-grpc",
+        Arc::clone(&inbox),
+        move || async move { exporter.run().await },
+    )?;
+    Ok((sink, stats))
 }
 
 /// A batch on its way: in memory, maybe read back from the spool.

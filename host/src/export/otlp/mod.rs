@@ -181,7 +181,7 @@ pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         message: format!("export.otel_endpoint {:?}: {e}", settings.endpoint),
     })?;
     let (stats2, inbox2) = (Arc::clone(&stats), Arc::clone(&inbox));
-    let thread = super::spawn_exporter(NAME, "export-otlp", move || async move {
+    let sink = super::spawn_exporter(NAME, "export-otlp", inbox, move || async move {
         let transport = match Transport::new(&settings) {
             Ok(t) => t,
             Err(e) => {
@@ -208,7 +208,7 @@ pub fn spawn(settings: OtlpSettings) -> Result<(QueueSink, Arc<ExporterStats>), 
         };
         exporter.run().await
     })?;
-    Ok((QueueSink::new(NAME, inbox, thread), stats))
+    Ok((sink, stats))
 }
 
 struct Exporter {
