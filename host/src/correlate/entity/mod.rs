@@ -4,20 +4,21 @@
 //! names. Every table is a [`BoundedMap`] (TTL + size limit), sized in metrics.
 //!
 //! [`EntityGraph::observe`] learns from an event; [`EntityGraph::resolve`] walks
-//! pid -> cgroup -> container -> pod -> workload; [`enrich`] appends the resolved attributes
-//! an event does not carry yet (OpenTelemetry names).
+//! pid -> cgroup -> container -> pod -> workload; [`enrich`] (`enrich.rs`) appends the
+//! resolved attributes an event does not carry yet (OpenTelemetry names); `topology.rs`
+//! answers the impact assessment (downstream dependents, a pod's services and labels).
 
-use std::cell::{Ref, RefCell};
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use compact_str::CompactString;
 
 use crate::correlate::cgroup_path::{self, CgroupOwner};
 use crate::correlate::lru::BoundedMap;
-use crate::correlate::view::{bit, View, JOB_NAME};
-use crate::correlate::vocab::{attr, types};
-use crate::event::{Attribute, Event, Value};
+use crate::correlate::view::View;
+use crate::correlate::vocab::types;
+use crate::event::Event;
+use topology::ServicesVersion;
 
 /// A shared id or name. The entity tables, every [`Resolved`] and the groups share one
 /// allocation per container id, pod uid, path or name instead of copying it per event.
@@ -200,20 +201,6 @@ pub struct TableSizes {
 
 /// Most distinct clients remembered per peer (downstream dependents).
 const MAX_CLIENTS_PER_PEER: usize = 16;
-
-/// Services by namespace and the first `k=v` pair of their selector, with every pair of
-/// the selector ([`EntityGraph::service_selectors`]).
-#[derive(Debug, Default)]
-pub struct SelectorIndex {
-    by_pair: HashMap<(CompactString, CompactString), Vec<SelectedBy>, foldhash::fast::RandomState>,
-}
-
-/// A service key (`namespace/name`) and the `k=v` pairs of its selector.
-type SelectedBy = (CompactString, Vec<CompactString>);
-
-/// What the services table looked like when the selector index was built: service events
-/// observed, entries, entries evicted. Any change makes the index stale.
-type ServicesVersion = (u64, usize, u64);
 
 /// The entity graph.
 pub struct EntityGraph {
@@ -578,118 +565,6 @@ impl EntityGraph {
         }
     }
 
-    /// The workloads seen connecting to the address owned by `workload_key` (its pod IP or
-    /// service cluster IP) or to `peer` itself: its downstream dependents in the observed
-    /// graph. Direct lookups only (no pass over the address table), so a group's impact
-    /// costs the same on a node with 20 k pod IPs as on one with 20.
-    pub fn dependents(&self, workload_key: Option<&str>, peer: Option<&str>) -> Vec<CompactString> {
-        let mut out: Vec<CompactString> = Vec::new();
-        let mut add = |address: &str| {
-            if let Some(clients) = self.peers.get(address) {
-                out.extend(
-                    clients
-                        .iter()
-                        .filter(|c| Some(c.as_str()) != workload_key)
-                        .cloned(),
-                );
-            }
-        };
-        if let Some(p) = peer {
-            add(p);
-        }
-        if let Some(ip) = workload_key.and_then(|key| self.address_of(key)) {
-            add(ip);
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// The address a workload owns: a pod's IP or a service's cluster IP, while the address
-    /// table still names it the owner (another pod may have taken the IP since).
-    fn address_of(&self, workload_key: &str) -> Option<&str> {
-        let ip = if let Some(uid) = workload_key.strip_prefix("pod/") {
-            self.pods.get(uid)?.ip.as_deref()?
-        } else if let Some(service) = workload_key.strip_prefix("service/") {
-            self.services.get(service)?.cluster_ip.as_deref()?
-        } else {
-            return None;
-        };
-        (self.ip_owner.get(ip)? == workload_key).then_some(ip)
-    }
-
-    /// The services indexed by namespace and the first `k=v` pair of their selectors, to
-    /// match pods against them with a lookup per label instead of a pass over every
-    /// service per pod. Built on first use after the services table changed.
-    pub fn service_selectors(&self) -> Ref<'_, SelectorIndex> {
-        let version = (
-            self.service_events,
-            self.services.len(),
-            self.services.evicted(),
-        );
-        let fresh = matches!(&*self.selectors.borrow(), Some((v, _)) if *v == version);
-        if !fresh {
-            *self.selectors.borrow_mut() = Some((version, self.build_selector_index()));
-        }
-        Ref::map(self.selectors.borrow(), |s| {
-            &s.as_ref().expect("the index was just built").1
-        })
-    }
-
-    fn build_selector_index(&self) -> SelectorIndex {
-        let mut index = SelectorIndex::default();
-        for (key, service) in self.services.iter() {
-            let Some((ns, _)) = key.split_once('/') else {
-                continue;
-            };
-            let Some(sel) = service.selector.as_deref().filter(|s| !s.is_empty()) else {
-                continue;
-            };
-            let pairs: Vec<CompactString> = sel.split(',').map(|kv| kv.trim().into()).collect();
-            let Some(first) = pairs.first().cloned() else {
-                continue;
-            };
-            index
-                .by_pair
-                .entry((CompactString::new(ns), first))
-                .or_default()
-                .push((key.clone(), pairs));
-        }
-        index
-    }
-
-    /// The labels of a pod (`k=v,k=v`), when its object was seen.
-    pub fn pod_labels(&self, pod_uid: &str) -> Option<CompactString> {
-        self.pods.get(pod_uid)?.labels.clone()
-    }
-
-    /// The services whose selector matches the labels of `pod_uid`.
-    pub fn services_of_pod(&self, pod_uid: &str) -> Vec<CompactString> {
-        self.services_of_pod_in(pod_uid, &self.service_selectors())
-    }
-
-    /// [`EntityGraph::services_of_pod`] against an index built once for many pods.
-    pub fn services_of_pod_in(&self, pod_uid: &str, index: &SelectorIndex) -> Vec<CompactString> {
-        let Some(pod) = self.pods.get(pod_uid) else {
-            return Vec::new();
-        };
-        let (Some(labels), Some(ns)) = (&pod.labels, &pod.namespace) else {
-            return Vec::new();
-        };
-        let labels: Vec<&str> = labels.split(',').map(str::trim).collect();
-        // A selector matches only if its first pair is one of the pod's labels.
-        let mut out: Vec<CompactString> = labels
-            .iter()
-            .filter_map(|l| index.by_pair.get(&(ns.clone(), CompactString::new(l))))
-            .flatten()
-            .filter(|(_, pairs)| pairs.iter().all(|kv| labels.contains(&kv.as_str())))
-            .map(|(key, _)| key.clone())
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
     /// Walks pid -> cgroup -> container -> pod -> workload for `e`.
     pub fn resolve(&self, e: &Event) -> Resolved {
         let v = View::of(e);
@@ -786,80 +661,12 @@ fn fill(slot: &mut Option<Name>, known: &Option<Name>) {
     }
 }
 
-/// Appends `key` = `value` unless the event already carries `key` (`present & flag`).
-fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value: Option<&str>) {
-    if present & flag == 0 {
-        if let Some(v) = value {
-            e.attributes.push(Attribute {
-                key: CompactString::const_new(key),
-                value: Value::Str(CompactString::new(v)),
-            });
-        }
-    }
-}
-
-/// Appends the entity attributes an event does not carry yet (from `r` and what the graph
-/// says about it), and sets its container id when it had none.
-pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved) {
-    let present = View::of(e).present;
-    enrich_missing(e, r, &graph.describe(r), present);
-}
-
-/// [`enrich`] with the keys the event carries already (`View::present`).
-pub fn enrich_missing(e: &mut Event, r: &Resolved, d: &Described<'_>, present: u32) {
-    if e.container_id.is_none() {
-        e.container_id = r.container.as_deref().map(CompactString::new);
-    }
-    let workload = match d.workload_kind {
-        Some("Deployment") => Some((attr::DEPLOYMENT, bit::DEPLOYMENT)),
-        Some("ReplicaSet") => Some((attr::REPLICASET, bit::REPLICASET)),
-        Some("StatefulSet") => Some((attr::STATEFULSET, bit::STATEFULSET)),
-        Some("DaemonSet") => Some((attr::DAEMONSET, bit::DAEMONSET)),
-        Some("Job") => Some((JOB_NAME, bit::JOB)),
-        _ => None,
-    };
-    // At most one growth of the attribute list.
-    let missing = |some: bool, flag: u32| usize::from(some && present & flag == 0);
-    let most = missing(r.pod_uid.is_some(), bit::POD_UID)
-        + missing(d.pod_name.is_some(), bit::POD_NAME)
-        + missing(d.namespace.is_some(), bit::NAMESPACE)
-        + missing(d.node.is_some(), bit::NODE)
-        + missing(r.unit.is_some(), bit::UNIT)
-        + missing(d.exe.is_some(), bit::EXE)
-        + missing(d.ppid.is_some(), bit::PPID)
-        + workload.map_or(0, |(_, flag)| missing(d.workload_name.is_some(), flag));
-    if most == 0 {
-        return;
-    }
-    e.attributes.reserve(most);
-    // The container id lives in the envelope (sinks write it as `container_id`, exporters as
-    // `container.id`); no second copy as an attribute.
-    push_missing(
-        e,
-        present,
-        bit::POD_UID,
-        attr::POD_UID,
-        r.pod_uid.as_deref(),
-    );
-    push_missing(e, present, bit::POD_NAME, attr::POD_NAME, d.pod_name);
-    push_missing(e, present, bit::NAMESPACE, attr::NAMESPACE, d.namespace);
-    push_missing(e, present, bit::NODE, attr::NODE, d.node);
-    push_missing(e, present, bit::UNIT, attr::UNIT, r.unit.as_deref());
-    push_missing(e, present, bit::EXE, attr::PROCESS_EXE, d.exe);
-    if present & bit::PPID == 0 {
-        if let Some(p) = d.ppid {
-            e.attributes.push(Attribute {
-                key: CompactString::const_new(attr::PROCESS_PPID),
-                value: Value::Int(i64::from(p)),
-            });
-        }
-    }
-    if let Some((key, flag)) = workload {
-        push_missing(e, present, flag, key, d.workload_name);
-    }
-}
-
+mod enrich;
+mod topology;
 mod warm;
+
+pub use enrich::{enrich, enrich_missing};
+pub use topology::SelectorIndex;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! Tests of the entity graph: observation, resolution through every table, enrichment.
 
 use super::*;
-use crate::event::Severity;
+use crate::correlate::vocab::attr;
+use crate::event::{Attribute, Severity, Value};
 
 const CID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const UID: &str = "1b2c3d4e-0000-1111-2222-333344445555";
