@@ -12,7 +12,7 @@ use tapio_host::correlate::{CorrelationStage, Settings};
 use tapio_host::event::{hex, Event, Value};
 use tapio_host::pipeline::stage::Stage;
 
-use crate::correlation::{
+use crate::correlation_support::{
     assert_span_tree, chain_steps, f, find, groups, json, member_ids, replay_through, rules_of, s,
     stage, trace_hex, Limits, MIB, S,
 };

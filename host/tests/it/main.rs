@@ -7,6 +7,7 @@ mod correlation_live;
 mod correlation_record;
 mod correlation_recorded;
 mod correlation_spans;
+mod correlation_support;
 mod correlation_unit;
 mod export_grpc;
 mod export_nats;
