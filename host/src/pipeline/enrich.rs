@@ -35,7 +35,7 @@ pub enum EntityKey {
 /// compares pointers instead of reading the stored id (a cache miss per event on a large
 /// table).
 #[derive(Debug, Clone, Copy)]
-pub enum Id<'a> {
+enum Id<'a> {
     /// Shared with the entity graph.
     Shared(&'a Arc<str>),
     /// Text only.
@@ -67,7 +67,7 @@ impl Id<'_> {
 
 /// The borrowed form of an [`EntityKey`]: looks a window up without copying the id.
 #[derive(Debug, Clone, Copy)]
-pub enum KeyRef<'a> {
+enum KeyRef<'a> {
     /// A container id.
     Container(Id<'a>),
     /// A pod uid.
@@ -93,7 +93,7 @@ impl<'a> KeyRef<'a> {
 
     /// This key with its container id or pod uid replaced by `container` / `pod` (the
     /// entity graph's allocations) when they hold the same text.
-    pub fn sharing(self, container: Option<&'a Arc<str>>, pod: Option<&'a Arc<str>>) -> Self {
+    fn sharing(self, container: Option<&'a Arc<str>>, pod: Option<&'a Arc<str>>) -> Self {
         match self {
             KeyRef::Container(Id::Text(t)) => match container {
                 Some(c) if **c == *t => KeyRef::Container(Id::Shared(c)),
@@ -188,7 +188,7 @@ impl EntityKey {
 
 impl<'a> KeyRef<'a> {
     /// The entity an event is about, borrowed.
-    pub fn of(event: &'a Event) -> Self {
+    fn of(event: &'a Event) -> Self {
         if let Some(id) = &event.container_id {
             return KeyRef::Container(Id::Text(id));
         }
@@ -263,16 +263,9 @@ impl Enricher {
         self.windows.len()
     }
 
-    /// Gives each event its id, and its basic trace context when it brought none.
-    pub fn stamp_all(&mut self, events: &mut [Event]) {
-        for event in events.iter_mut() {
-            self.stamp(event, None, None);
-        }
-    }
-
     /// Gives `event` its id, and its basic trace context when it brought none. `container`
     /// and `pod`: the entity graph's allocations of the event's container id and pod uid,
-    /// when known (the window lookup then compares pointers, see [`Id`]).
+    /// when known (the window lookup then compares pointers instead of reading the stored id).
     pub fn stamp(
         &mut self,
         event: &mut Event,
@@ -389,7 +382,9 @@ impl Stage for Enricher {
     }
 
     fn process(&mut self, batch: &mut Vec<Event>, _now_ns: u64) {
-        self.stamp_all(batch);
+        for event in batch.iter_mut() {
+            self.stamp(event, None, None);
+        }
     }
 
     fn tick(&mut self, now_ns: u64) {
