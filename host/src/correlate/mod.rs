@@ -61,6 +61,7 @@ const SWEEP_PER_EVENT: usize = 4;
 /// a tick costs ~0.1 ms (a whole-table pass over 100 k entities took ~1 ms), large enough
 /// that a lap over full tables takes a few minutes when no event flows (TTL 15 min).
 const SWEEP_PER_TICK: usize = 8192;
+
 /// Settings of the stage (from the `correlation:` config section).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -411,7 +412,7 @@ impl Stage for CorrelationStage {
             let end = (start + WARM_CHUNK).min(batch.len());
             self.warm(&batch[start..end]);
             self.resolve_and_enrich(&mut batch[start..end], semantic);
-            // Windows are looked up under the graph's allocation of the id (see `Id`).
+            // Windows are looked up under the graph's allocation of the id (`pipeline::enrich`).
             for (e, r) in batch[start..end].iter_mut().zip(&self.resolved[start..]) {
                 self.enricher
                     .stamp(e, r.container.as_ref(), r.pod_uid.as_ref());

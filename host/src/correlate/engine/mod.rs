@@ -289,12 +289,7 @@ fn text_attr(e: &Event, key: &str) -> Option<CompactString> {
 
 /// The key an event has under `group_by`.
 pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved) -> Option<CompactString> {
-    let text = |k: &str| {
-        e.attribute(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(CompactString::new)
-    };
+    let text = |k: &str| text_attr(e, k);
     match by {
         GroupBy::Workload => r.workload_key(),
         GroupBy::Unit => r.unit.as_deref().map(CompactString::new),
