@@ -221,7 +221,7 @@ impl EventBuffer {
 }
 
 /// Borrowed views of owned attributes, for one `emit` call.
-pub fn borrow_attributes<'a>(attributes: &'a [(&'static str, Value)]) -> Vec<Attribute<'a>> {
+fn borrow_attributes<'a>(attributes: &'a [(&'static str, Value)]) -> Vec<Attribute<'a>> {
     attributes
         .iter()
         .map(|(key, value)| match value {
