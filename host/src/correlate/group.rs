@@ -172,7 +172,7 @@ pub fn assess(
                 entities.push(e.to_owned());
                 if let Some(uid) = e.strip_prefix("pod/") {
                     let index = selectors.get_or_insert_with(|| graph.service_selectors());
-                    for s in graph.services_of_pod_in(uid, index) {
+                    for s in graph.services_of_pod(uid, index) {
                         let s = format!("service/{s}");
                         if seen_services.insert(s.clone()) {
                             entities.push(s);

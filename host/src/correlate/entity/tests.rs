@@ -157,7 +157,10 @@ fn connect_to(g: &mut EntityGraph, peer: &str, at: u64) {
 #[test]
 fn services_and_dependents_come_from_observed_traffic() {
     let mut g = graph_with_pod();
-    assert_eq!(g.services_of_pod(UID), vec![CompactString::new("prod/web")]);
+    assert_eq!(
+        g.services_of_pod(UID, &g.service_selectors()),
+        vec![CompactString::new("prod/web")]
+    );
     connect_to(&mut g, "10.0.0.5", 9);
     let key = format!("pod/{UID}");
     assert_eq!(
@@ -209,23 +212,23 @@ fn a_pods_services_are_those_whose_whole_selector_its_labels_match_in_its_namesp
         .into_iter()
         .map(CompactString::new)
         .collect();
-    assert_eq!(g.services_of_pod(UID), expected);
-    // The same answer through one index shared by many pods.
+    assert_eq!(g.services_of_pod(UID, &g.service_selectors()), expected);
+    // The same answer through an index kept for many pods.
     {
         let index = g.service_selectors();
-        assert_eq!(g.services_of_pod_in(UID, &index), expected);
+        assert_eq!(g.services_of_pod(UID, &index), expected);
     }
     // The index follows changes: a selector that stops matching, a new service.
     service(&mut g, "prod", "front", "tier=edge", "10.96.0.11");
     assert_eq!(
-        g.services_of_pod(UID),
+        g.services_of_pod(UID, &g.service_selectors()),
         ["prod/web", "prod/web-front"]
             .map(CompactString::new)
             .to_vec()
     );
     service(&mut g, "prod", "all-web", "app=web", "10.96.0.15");
     assert_eq!(
-        g.services_of_pod(UID),
+        g.services_of_pod(UID, &g.service_selectors()),
         ["prod/all-web", "prod/web", "prod/web-front"]
             .map(CompactString::new)
             .to_vec()

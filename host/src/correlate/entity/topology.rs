@@ -110,13 +110,9 @@ impl EntityGraph {
         self.pods.get(pod_uid)?.labels.clone()
     }
 
-    /// The services whose selector matches the labels of `pod_uid`.
-    pub fn services_of_pod(&self, pod_uid: &str) -> Vec<CompactString> {
-        self.services_of_pod_in(pod_uid, &self.service_selectors())
-    }
-
-    /// [`EntityGraph::services_of_pod`] against an index built once for many pods.
-    pub fn services_of_pod_in(&self, pod_uid: &str, index: &SelectorIndex) -> Vec<CompactString> {
+    /// The services whose selector matches the labels of `pod_uid`, through `index`
+    /// ([`EntityGraph::service_selectors`], taken once for many pods).
+    pub fn services_of_pod(&self, pod_uid: &str, index: &SelectorIndex) -> Vec<CompactString> {
         let Some(pod) = self.pods.get(pod_uid) else {
             return Vec::new();
         };
