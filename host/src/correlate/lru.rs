@@ -7,10 +7,44 @@
 //! update on every hit); [`BoundedMap::expire`] drops entries idle longer than the TTL.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
+
+/// A remembered bucket index of a hash table: where a lookup found its entry last time, so
+/// the next lookup of the same key reads that bucket (and checks its key) instead of hashing
+/// and probing. Empty until set; a stale hint costs one bucket read.
+#[derive(Debug)]
+pub struct BucketHint(Cell<u32>);
+
+impl BucketHint {
+    const EMPTY: u32 = u32::MAX;
+
+    /// The bucket, when one was remembered.
+    pub fn get(&self) -> Option<usize> {
+        let b = self.0.get();
+        (b != Self::EMPTY).then_some(b as usize)
+    }
+
+    /// Remembers `bucket` (indexes beyond `u32` are not remembered).
+    pub fn set(&self, bucket: usize) {
+        self.0.set(u32::try_from(bucket).unwrap_or(Self::EMPTY));
+    }
+}
+
+impl Default for BucketHint {
+    fn default() -> Self {
+        BucketHint(Cell::new(Self::EMPTY))
+    }
+}
+
+impl Clone for BucketHint {
+    fn clone(&self) -> Self {
+        BucketHint(Cell::new(self.0.get()))
+    }
+}
 
 struct Slot<K, V> {
     key: K,
@@ -82,6 +116,32 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         K: Borrow<Q>,
     {
         self.find(key).map(|s| &s.value)
+    }
+
+    /// The value of `key` and the bucket it is in, without touching it. The bucket is a
+    /// hint for [`BoundedMap::get_in_bucket`]: later lookups of the same key skip hashing
+    /// and probing while the entry stays in place.
+    pub fn get_with_bucket<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<(usize, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        if self.table.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let index = self.find_index(hash, key)?;
+        self.table.get_bucket(index).map(|s| (index, &s.value))
+    }
+
+    /// The value in bucket `bucket` (a hint from [`BoundedMap::get_with_bucket`]) when that
+    /// bucket holds an entry whose key `is_key` accepts, without touching it. `None` when the
+    /// entry moved (a resize), was evicted or the bucket holds another key: the caller then
+    /// looks the key up.
+    pub fn get_in_bucket(&self, bucket: usize, is_key: impl FnOnce(&K) -> bool) -> Option<&V> {
+        self.table
+            .get_bucket(bucket)
+            .filter(|s| is_key(&s.key))
+            .map(|s| &s.value)
     }
 
     /// The stored key and value of `key`, without touching it (shares the stored key).
@@ -255,6 +315,32 @@ mod tests {
         m.entry(10, 101, || ());
         assert!(m.get(&0).is_some(), "recently seen key 0 kept");
         assert!(m.get(&1).is_none(), "idle key 1 dropped");
+    }
+
+    #[test]
+    fn a_bucket_hint_finds_its_key_until_the_entry_moves_or_goes() {
+        let mut m = BoundedMap::new(1000, 10);
+        m.entry(7u64, 0, || "seven");
+        let (bucket, v) = m.get_with_bucket(&7).expect("present");
+        assert_eq!(*v, "seven");
+        assert_eq!(m.get_in_bucket(bucket, |k| *k == 7), Some(&"seven"));
+        assert_eq!(
+            m.get_in_bucket(bucket, |k| *k == 8),
+            None,
+            "the bucket holds another key"
+        );
+        // Growth rehashes: the old hint either misses or still names key 7, never another.
+        for i in 100..600u64 {
+            m.entry(i, 0, || "other");
+        }
+        match m.get_in_bucket(bucket, |k| *k == 7) {
+            Some(v) => assert_eq!(*v, "seven"),
+            None => assert_eq!(m.get(&7), Some(&"seven"), "moved, still there"),
+        }
+        let (bucket, _) = m.get_with_bucket(&7).expect("present");
+        m.expire(20);
+        assert_eq!(m.get_in_bucket(bucket, |k| *k == 7), None, "expired");
+        assert_eq!(m.get_in_bucket(usize::MAX, |_| true), None, "out of range");
     }
 
     #[test]

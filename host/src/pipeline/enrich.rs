@@ -12,6 +12,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use hashbrown::{Equivalent, HashTable};
 
+use crate::correlate::lru::BucketHint;
 use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
 
@@ -266,11 +267,14 @@ impl Enricher {
     /// Gives `event` its id, and its basic trace context when it brought none. `container`
     /// and `pod`: the entity graph's allocations of the event's container id and pod uid,
     /// when known (the window lookup then compares pointers instead of reading the stored id).
+    /// `hint`: where the window of the event's process was found last; read first, and set
+    /// to where the window is now.
     pub fn stamp(
         &mut self,
         event: &mut Event,
         container: Option<&Arc<str>>,
         pod: Option<&Arc<str>>,
+        hint: Option<&BucketHint>,
     ) {
         self.seq += 1;
         event.id = EventId {
@@ -279,7 +283,7 @@ impl Enricher {
         };
         if event.trace.is_none() {
             let key = KeyRef::of(event).sharing(container, pod);
-            let trace_id = self.trace_id_for(key, event.timestamp_ns);
+            let trace_id = self.trace_id_for(key, event.timestamp_ns, hint);
             let mut span_id = self.rng.u64(..);
             if span_id == 0 {
                 span_id = 1;
@@ -293,16 +297,32 @@ impl Enricher {
         }
     }
 
-    /// Loads the window of `container` into the cache (see `EntityGraph::warm`).
-    pub fn warm_container(&self, container: &Arc<str>) {
-        let key = KeyRef::Container(Id::Shared(container));
-        let hash = self.hasher.hash_one(key);
-        std::hint::black_box(self.windows.find(hash, |(k, _)| key.equivalent(k)));
+    /// Loads the window in the bucket `hint` names into the cache (see `EntityGraph::warm`).
+    pub fn warm_window(&self, hint: &BucketHint) {
+        if let Some(bucket) = hint.get() {
+            std::hint::black_box(self.windows.get_bucket(bucket).map(|(_, w)| w.opened_ns));
+        }
     }
 
-    fn trace_id_for(&mut self, key: KeyRef<'_>, at_ns: u64) -> [u8; 16] {
-        let hash = self.hasher.hash_one(key);
-        if let Some((k, w)) = self.windows.find_mut(hash, |(k, _)| key.equivalent(k)) {
+    fn trace_id_for(&mut self, key: KeyRef<'_>, at_ns: u64, hint: Option<&BucketHint>) -> [u8; 16] {
+        let hinted = hint.and_then(BucketHint::get).filter(|b| {
+            self.windows
+                .get_bucket(*b)
+                .is_some_and(|(k, _)| key.equivalent(k))
+        });
+        let found = hinted.or_else(|| {
+            let hash = self.hasher.hash_one(key);
+            self.windows
+                .find_bucket_index(hash, |(k, _)| key.equivalent(k))
+        });
+        if let Some(bucket) = found {
+            if let Some(h) = hint {
+                h.set(bucket);
+            }
+            let (k, w) = self
+                .windows
+                .get_bucket_mut(bucket)
+                .expect("bucket index from a lookup");
             k.adopt(key);
             if at_ns.saturating_sub(w.opened_ns) < self.window_ns {
                 return w.trace_id;
@@ -316,8 +336,8 @@ impl Enricher {
         }
         let trace_id = random_trace_id(&mut self.rng);
         let hasher = &self.hasher;
-        self.windows.insert_unique(
-            hash,
+        let entry = self.windows.insert_unique(
+            hasher.hash_one(key),
             (
                 key.to_owned_key(),
                 Window {
@@ -327,6 +347,9 @@ impl Enricher {
             ),
             |(k, _)| hasher.hash_one(k),
         );
+        if let Some(h) = hint {
+            h.set(entry.bucket_index());
+        }
         trace_id
     }
 
@@ -383,7 +406,7 @@ impl Stage for Enricher {
 
     fn process(&mut self, batch: &mut Vec<Event>, _now_ns: u64) {
         for event in batch.iter_mut() {
-            self.stamp(event, None, None);
+            self.stamp(event, None, None, None);
         }
     }
 
@@ -522,10 +545,10 @@ mod tests {
         };
         // Opened by an event whose container id the graph did not know yet.
         let mut first = in_container(1, SEC);
-        e.stamp(&mut first, None, None);
+        e.stamp(&mut first, None, None, None);
         let graphs: Arc<str> = Arc::from("c1");
         let mut second = in_container(2, 2 * SEC);
-        e.stamp(&mut second, Some(&graphs), None);
+        e.stamp(&mut second, Some(&graphs), None, None);
         assert_eq!(
             first.trace.unwrap().trace_id,
             second.trace.unwrap().trace_id,
@@ -541,15 +564,54 @@ mod tests {
         let other: Arc<str> = Arc::from("c2");
         let mut third = event(Some(3), 3 * SEC);
         third.container_id = Some("c2".into());
-        e.stamp(&mut third, Some(&other), None);
+        e.stamp(&mut third, Some(&other), None, None);
         assert_ne!(third.trace.unwrap().trace_id, first.trace.unwrap().trace_id);
         // An allocation whose text differs from the event's is not used as its key.
         let mut fourth = in_container(4, 4 * SEC);
-        e.stamp(&mut fourth, Some(&other), None);
+        e.stamp(&mut fourth, Some(&other), None, None);
         assert_eq!(
             fourth.trace.unwrap().trace_id,
             first.trace.unwrap().trace_id
         );
+    }
+
+    #[test]
+    fn a_window_hint_finds_the_window_and_follows_it_when_it_moves() {
+        let mut e =
+            Enricher::with_rng(Duration::from_secs(30), 10_000, fastrand::Rng::with_seed(8));
+        let hint = BucketHint::default();
+        let mut first = event(Some(1), SEC);
+        e.stamp(&mut first, None, None, Some(&hint));
+        let bucket = hint.get().expect("set where the window was opened");
+        let mut second = event(Some(1), 2 * SEC);
+        e.stamp(&mut second, None, None, Some(&hint));
+        assert_eq!(hint.get(), Some(bucket));
+        assert_eq!(
+            first.trace.unwrap().trace_id,
+            second.trace.unwrap().trace_id
+        );
+        // A hint naming another entity's window is not taken for this one.
+        let mut other = event(Some(2), 2 * SEC);
+        e.stamp(&mut other, None, None, Some(&hint));
+        assert_ne!(other.trace.unwrap().trace_id, first.trace.unwrap().trace_id);
+        assert_ne!(hint.get(), Some(bucket), "now names pid 2's window");
+        // Growth moves windows; the hint is refreshed on the next lookup.
+        for pid in 100..5000u32 {
+            enrich(&mut e, vec![event(Some(pid), 3 * SEC)]);
+        }
+        let mut third = event(Some(1), 4 * SEC);
+        e.stamp(&mut third, None, None, Some(&hint));
+        assert_eq!(
+            third.trace.unwrap().trace_id,
+            first.trace.unwrap().trace_id,
+            "same process, same window, wherever the hint pointed"
+        );
+        let b = hint.get().expect("set");
+        let key = KeyRef::Process(1);
+        assert!(e
+            .windows
+            .get_bucket(b)
+            .is_some_and(|(k, _)| key.equivalent(k)));
     }
 
     #[test]

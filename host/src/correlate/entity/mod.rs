@@ -14,7 +14,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 
 use crate::correlate::cgroup_path::{self, CgroupOwner};
-use crate::correlate::lru::BoundedMap;
+use crate::correlate::lru::{BoundedMap, BucketHint};
 use crate::correlate::view::View;
 use crate::correlate::vocab::types;
 use crate::event::Event;
@@ -69,6 +69,18 @@ pub struct ProcInfo {
     pub pod_uid: Option<Name>,
     /// systemd unit.
     pub unit: Option<Name>,
+    /// Where this process's pod and trace window were found last (the next event of the
+    /// process skips hashing its pod uid and container id).
+    hints: ProcHints,
+}
+
+/// Bucket hints of a process (see [`BucketHint`]).
+#[derive(Debug, Clone, Default)]
+struct ProcHints {
+    /// Its pod in the pod table.
+    pod: BucketHint,
+    /// Its trace window in the enricher (`pipeline::enrich`).
+    window: BucketHint,
 }
 
 /// What is known about a cgroup.
@@ -624,11 +636,13 @@ impl EntityGraph {
     /// namespace, node and workload of its pod (ReplicaSet -> Deployment).
     pub fn describe(&self, r: &Resolved) -> Described<'_> {
         let mut d = Described::default();
-        if let Some(p) = r.pid.and_then(|pid| self.procs.get(&pid)) {
+        let proc = r.pid.and_then(|pid| self.procs.get(&pid));
+        if let Some(p) = proc {
             d.ppid = p.ppid;
             d.exe = p.exe.as_deref();
         }
-        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
+        let pod_hint = proc.map(|p| &p.hints.pod);
+        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pod(uid, pod_hint)) {
             d.pod_name = p.name.as_deref();
             d.namespace = p.namespace.as_deref();
             d.node = p.node.as_deref();
@@ -651,6 +665,29 @@ impl EntityGraph {
             }
         }
         d
+    }
+}
+
+impl EntityGraph {
+    /// The pod `uid`, read from the bucket `hint` names when that bucket still holds it;
+    /// otherwise looked up, and the hint set to where it was found.
+    fn pod(&self, uid: &Name, hint: Option<&BucketHint>) -> Option<&PodInfo> {
+        let is_uid = |k: &Name| Arc::ptr_eq(k, uid) || **k == **uid;
+        if let Some(bucket) = hint.and_then(BucketHint::get) {
+            if let Some(p) = self.pods.get_in_bucket(bucket, is_uid) {
+                return Some(p);
+            }
+        }
+        let (bucket, p) = self.pods.get_with_bucket(&**uid)?;
+        if let Some(h) = hint {
+            h.set(bucket);
+        }
+        Some(p)
+    }
+
+    /// Where the trace window of process `pid` was found last (kept by the enricher).
+    pub fn window_hint(&self, pid: u32) -> Option<&BucketHint> {
+        self.procs.get(&pid).map(|p| &p.hints.window)
     }
 }
 

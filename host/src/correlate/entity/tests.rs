@@ -293,3 +293,52 @@ fn tables_stay_bounded_under_unique_entities() {
     assert!(sizes.peers <= 1000, "{sizes:?}");
     assert!(sizes.evicted > 0);
 }
+
+#[test]
+fn a_process_finds_its_pod_through_the_hint_after_the_pod_table_moved_and_not_after_it_went() {
+    let mut g = EntityGraph::new(EntityLimits {
+        max_workloads: 64,
+        ..EntityLimits::default()
+    });
+    let pod = |uid: &str, name: &str, at: u64| {
+        ev(
+            "k8s.pod.added",
+            at,
+            &[
+                (attr::OBJECT_KIND, s("Pod")),
+                (attr::POD_UID, s(uid)),
+                (attr::POD_NAME, s(name)),
+            ],
+        )
+    };
+    g.observe(&pod(UID, "web-1", 1));
+    let mut exec = ev("kernel.process.exec", 2, &[(attr::POD_UID, s(UID))]);
+    exec.pid = Some(42);
+    g.observe(&exec);
+    let mut later = ev("kernel.process.exit", 3, &[]);
+    later.pid = Some(42);
+    let r = g.resolve(&later);
+    assert_eq!(g.describe(&r).pod_name, Some("web-1"));
+    let hint = g.procs.get(&42).and_then(|p| p.hints.pod.get());
+    assert!(hint.is_some(), "the lookup left a hint");
+    // The table grows (rehash): the pod is still found, under its own name.
+    for i in 0..40u64 {
+        g.observe(&pod(&format!("other-{i}"), &format!("o-{i}"), 10 + i));
+    }
+    g.observe(&pod(UID, "web-1", 60));
+    assert_eq!(g.describe(&r).pod_name, Some("web-1"));
+    // The pod is evicted by newer ones, and another pod takes its bucket: the hint does not
+    // hand that pod out as this one.
+    let bucket = g
+        .procs
+        .get(&42)
+        .and_then(|p| p.hints.pod.get())
+        .expect("hint");
+    let mut i = 100u64;
+    while g.pods.get(UID).is_some() || g.pods.get_in_bucket(bucket, |_| true).is_none() {
+        g.observe(&pod(&format!("other-{i}"), &format!("o-{i}"), 100 + i));
+        i += 1;
+        assert!(i < 100_000, "the bucket is taken again eventually");
+    }
+    assert_eq!(g.describe(&r).pod_name, None);
+}

@@ -4,14 +4,15 @@
 use compact_str::CompactString;
 
 use super::{EntityGraph, Name};
+use crate::correlate::lru::BucketHint;
 
 impl EntityGraph {
     /// Loads what a batch of events about `pids` will read (process entries, their
     /// container and pod ids, pod entries) into the cache, one table per pass, and calls
-    /// `container` with each known container id (for the caller's own tables). One event's
-    /// walk pid -> ids -> pod is a chain of dependent cache misses; a pass of independent
-    /// lookups over many events lets the CPU overlap them.
-    pub fn warm(&self, pids: &[u32], mut container: impl FnMut(&Name)) {
+    /// `window` with each process's trace-window hint (for the enricher's table). One
+    /// event's walk pid -> ids -> pod is a chain of dependent cache misses; a pass of
+    /// independent lookups over many events lets the CPU overlap them.
+    pub fn warm(&self, pids: &[u32], mut window: impl FnMut(&BucketHint)) {
         for pid in pids {
             std::hint::black_box(self.procs.get(pid));
         }
@@ -33,7 +34,11 @@ impl EntityGraph {
         }
         for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                if let Some(pod) = p.pod_uid.as_ref().and_then(|uid| self.pods.get(&**uid)) {
+                if let Some(pod) = p
+                    .pod_uid
+                    .as_ref()
+                    .and_then(|uid| self.pod(uid, Some(&p.hints.pod)))
+                {
                     // The fields `describe` reads span the entry's cache lines.
                     let len = |s: &Option<CompactString>| s.as_ref().map(CompactString::len);
                     std::hint::black_box((
@@ -45,9 +50,7 @@ impl EntityGraph {
                         len(&pod.replicaset_key),
                     ));
                 }
-                if let Some(c) = &p.container {
-                    container(c);
-                }
+                window(&p.hints.window);
             }
         }
     }
