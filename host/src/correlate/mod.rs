@@ -26,6 +26,7 @@ pub mod replay;
 pub mod resolver;
 pub mod rules;
 pub mod setup;
+mod splice;
 pub mod stats;
 pub mod view;
 pub mod vocab;
@@ -44,11 +45,12 @@ use crate::correlate::group::Builder;
 use crate::correlate::impact::BusinessWeights;
 use crate::correlate::resolver::{Answer, Resolver};
 use crate::correlate::rules::RuleSet;
+use crate::correlate::splice::Splice;
 use crate::correlate::stats::{set, CorrelationStats};
 use crate::correlate::view::View;
 use crate::correlate::vocab::types;
 use crate::correlate::warm::{prefetch, ENRICHMENT_BYTES, WARM_CHUNK};
-use crate::event::Event;
+use crate::event::{Event, Severity};
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
 
@@ -120,6 +122,11 @@ pub struct CorrelationStage {
     pids: Vec<u32>,
     outputs: Vec<Output>,
     released: Vec<Held>,
+    /// How a batch's output differs from the batch (processed in place).
+    splice: Splice,
+    /// Scratch: the events one event put out (itself when it was not in the batch, and the
+    /// group or prediction events it produced).
+    emitted: Vec<Event>,
     rng: fastrand::Rng,
     attached: u64,
     predictions: u64,
@@ -179,6 +186,8 @@ impl CorrelationStage {
             pids: Vec::new(),
             outputs: Vec::new(),
             released: Vec::new(),
+            splice: Splice::default(),
+            emitted: Vec::new(),
             rng,
             attached: 0,
             predictions: 0,
@@ -271,19 +280,69 @@ impl CorrelationStage {
 
     /// Attachment, matching and output of one event, pushed to `out`.
     fn correlate(&mut self, mut e: Event, r: Resolved, own_trace: bool, out: &mut Vec<Event>) {
+        self.correlate_in_place(&mut e, &r, own_trace);
+        out.push(e);
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.emit(&mut outputs, out);
+        self.outputs = outputs;
+    }
+
+    /// Attachment and matching of one event where it lies; what it produced waits in
+    /// `self.outputs`.
+    fn correlate_in_place(&mut self, e: &mut Event, r: &Resolved, own_trace: bool) {
         let mut keep = own_trace;
         if !own_trace && e.event_type != types::OTEL_SPAN {
-            if let Some(s) = self.spans.find(&r, e.timestamp_ns) {
-                attach::attach(&mut e, &s);
+            if let Some(s) = self.spans.find(r, e.timestamp_ns) {
+                attach::attach(e, &s);
                 self.attached += 1;
                 keep = true;
             }
         }
-        let mut outputs = std::mem::take(&mut self.outputs);
-        self.engine.on_event(&mut e, &r, keep, &mut outputs);
-        out.push(e);
-        self.emit(&mut outputs, out);
-        self.outputs = outputs;
+        self.engine.on_event(e, r, keep, &mut self.outputs);
+    }
+
+    /// Correlates the event at `at` of the batch: held back for its spans (it leaves the
+    /// batch), or matched where it lies. What it puts out besides itself follows it.
+    fn correlate_at(
+        &mut self,
+        batch: &mut [Event],
+        at: usize,
+        resolved: &mut [Resolved],
+        own_trace: bool,
+        now_ns: u64,
+    ) {
+        let e = &mut batch[at];
+        self.spans.record(e, &resolved[at]);
+        let mut emitted = std::mem::take(&mut self.emitted);
+        let delay_ns = self.settings.attach_delay.as_nanos() as u64;
+        if delay_ns > 0
+            && !own_trace
+            && e.event_type != types::OTEL_SPAN
+            && self.spans.instrumented(&resolved[at])
+        {
+            let placeholder = Event::new("", e.source, Severity::Info, e.timestamp_ns);
+            let held = Held {
+                release_ns: now_ns.saturating_add(delay_ns),
+                event: std::mem::replace(e, placeholder),
+                resolved: std::mem::take(&mut resolved[at]),
+                own_trace,
+            };
+            self.splice.remove(at);
+            if let Some(h) = self.delay.hold(held) {
+                self.correlate(h.event, h.resolved, h.own_trace, &mut emitted);
+            }
+        } else {
+            self.correlate_in_place(e, &resolved[at], own_trace);
+            if !self.outputs.is_empty() {
+                let mut outputs = std::mem::take(&mut self.outputs);
+                self.emit(&mut outputs, &mut emitted);
+                self.outputs = outputs;
+            }
+        }
+        for e in emitted.drain(..) {
+            self.splice.insert_after(at, e);
+        }
+        self.emitted = emitted;
     }
 
     fn emit(&mut self, outputs: &mut Vec<Output>, out: &mut Vec<Event>) {
@@ -409,6 +468,19 @@ impl Stage for CorrelationStage {
         let semantic = self.semantic();
         self.resolved.clear();
         self.own_trace.clear();
+        self.splice.clear();
+        // Events held for their spans whose wait is over go out first.
+        let mut out = std::mem::take(&mut self.spare);
+        if semantic {
+            let mut released = std::mem::take(&mut self.released);
+            self.delay.release(now_ns, &mut released);
+            for h in released.drain(..) {
+                self.correlate(h.event, h.resolved, h.own_trace, &mut out);
+            }
+            self.released = released;
+        }
+        // Each chunk goes through every step while its entries and events are cached, in
+        // place: an event moves only if the batch's order changes (see `Splice`).
         for start in (0..batch.len()).step_by(WARM_CHUNK) {
             let end = (start + WARM_CHUNK).min(batch.len());
             self.warm(&batch[start..end]);
@@ -419,49 +491,27 @@ impl Stage for CorrelationStage {
                 self.enricher
                     .stamp(e, r.container.as_ref(), r.pod_uid.as_ref(), hint);
             }
+            if semantic {
+                let mut resolved = std::mem::take(&mut self.resolved);
+                for at in start..end {
+                    let own_trace = self.own_trace[at];
+                    self.correlate_at(batch, at, &mut resolved, own_trace, now_ns);
+                }
+                self.resolved = resolved;
+            }
         }
         // TTL expiry a little per batch (a whole-table pass would stall one batch).
         let sweep = batch.len().saturating_mul(SWEEP_PER_EVENT);
         self.graph.expire_some(now_ns, sweep);
         self.enricher.expire_some(now_ns, sweep);
-        if !semantic {
-            self.publish();
-            return;
+        if out.is_empty() && self.splice.is_empty() {
+            // The batch is its own output.
+            self.spare = out;
+        } else {
+            self.splice.apply(batch, &mut out);
+            std::mem::swap(batch, &mut out);
+            self.spare = out;
         }
-        let mut input = std::mem::take(&mut self.spare);
-        std::mem::swap(batch, &mut input);
-        let mut released = std::mem::take(&mut self.released);
-        self.delay.release(now_ns, &mut released);
-        for h in released.drain(..) {
-            self.correlate(h.event, h.resolved, h.own_trace, batch);
-        }
-        self.released = released;
-        let delay_ns = self.settings.attach_delay.as_nanos() as u64;
-        let mut resolved = std::mem::take(&mut self.resolved);
-        let mut own = std::mem::take(&mut self.own_trace);
-        for ((e, r), own_trace) in input.drain(..).zip(resolved.drain(..)).zip(own.drain(..)) {
-            self.spans.record(&e, &r);
-            if delay_ns > 0
-                && !own_trace
-                && e.event_type != types::OTEL_SPAN
-                && self.spans.instrumented(&r)
-            {
-                let held = Held {
-                    release_ns: now_ns.saturating_add(delay_ns),
-                    event: e,
-                    resolved: r,
-                    own_trace,
-                };
-                if let Some(h) = self.delay.hold(held) {
-                    self.correlate(h.event, h.resolved, h.own_trace, batch);
-                }
-                continue;
-            }
-            self.correlate(e, r, own_trace, batch);
-        }
-        self.resolved = resolved;
-        self.own_trace = own;
-        self.spare = input;
         batch.append(&mut self.pending);
         self.publish();
     }

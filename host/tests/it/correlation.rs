@@ -467,6 +467,68 @@ fn kernel_events_join_the_application_span_that_arrives_later() {
 }
 
 #[test]
+fn a_batch_keeps_its_order_around_held_events_and_an_overflow_goes_out_where_it_happened() {
+    use tapio_host::event::{Attribute, Severity, TraceContext};
+    let mut st = stage(Settings {
+        attach_delay: std::time::Duration::from_secs(2),
+        max_delayed: 1,
+        ..Settings::default()
+    });
+    let span = |pid: i64, id: u8| {
+        let mut e = Event::new("otel.span", "otel", Severity::Info, T0);
+        e.attributes.push(Attribute {
+            key: "process.pid".into(),
+            value: Value::Int(pid),
+        });
+        e.attributes.push(Attribute {
+            key: "otel.span.duration_ns".into(),
+            value: Value::Int((S / 10) as i64),
+        });
+        e.trace = Some(TraceContext {
+            trace_id: [id; 16],
+            span_id: [id; 8],
+            parent_span_id: [0; 8],
+            flags: 1,
+        });
+        e
+    };
+    // Spans mark pids 3100 and 3200 as instrumented.
+    let mut b = vec![span(3100, 1), span(3200, 2)];
+    st.process(&mut b, T0 + S / 10);
+    assert_eq!(b.len(), 2);
+    let at = T0 + 10 * S;
+    let ev = |ty: &str, pid: u32| {
+        let mut e = Event::new(ty, "test", Severity::Info, at);
+        e.pid = Some(pid);
+        e
+    };
+    let mut b = vec![
+        ev("test.a", 1),
+        ev("test.b", 3100),
+        ev("test.c", 2),
+        ev("test.d", 3200),
+        ev("test.e", 3),
+    ];
+    st.process(&mut b, at);
+    let types: Vec<&str> = b.iter().map(|e| e.event_type.as_str()).collect();
+    // b is held; holding d overflows the line of one, so b goes out where d was.
+    assert_eq!(types, ["test.a", "test.c", "test.b", "test.e"]);
+    assert!(b.iter().all(|e| e.trace.is_some() && e.id.seq > 0));
+    let mut out = Vec::new();
+    st.tick(at + 3 * S);
+    st.drain(&mut out);
+    let mut b = Vec::new();
+    st.process(&mut b, at + 3 * S);
+    out.append(&mut b);
+    let released: Vec<&str> = out
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .filter(|t| t.starts_with("test."))
+        .collect();
+    assert_eq!(released, ["test.d"], "d waited its delay");
+}
+
+#[test]
 fn memory_stays_bounded_under_unique_entities() {
     use std::sync::atomic::Ordering::Relaxed;
     use tapio_host::correlate::engine::EngineLimits;
