@@ -5,6 +5,7 @@
 //! thread empties the ring, flushes the sinks and exits, so nothing accepted is lost.
 
 pub mod enrich;
+pub mod idle;
 pub mod stage;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +17,7 @@ use tapio_plugin_api::now_unix_nanos;
 use tapio_ring::Consumer;
 
 use crate::event::Event;
+use crate::pipeline::idle::IdlePolicy;
 use crate::pipeline::stage::Stage;
 use crate::sink::{EventBatch, Sink};
 
@@ -23,9 +25,6 @@ use crate::sink::{EventBatch, Sink};
 const TICK_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest idle wait before the loop checks for shutdown and ticks.
 const IDLE_PARK: Duration = Duration::from_millis(100);
-/// How long the pipeline spins on an empty ring before parking: keeps hop latency low under
-/// steady load without burning a core when idle.
-const SPIN_BEFORE_PARK: Duration = Duration::from_micros(30);
 
 /// Counters of the pipeline, read by the status line and the metrics endpoint.
 #[derive(Debug, Default)]
@@ -34,6 +33,9 @@ pub struct PipelineStats {
     pub events: AtomicU64,
     /// Batches processed.
     pub batches: AtomicU64,
+    /// Nanoseconds the thread spent on batches (stages and sinks): its rate is the thread's
+    /// busy share, the pipeline's saturation.
+    pub busy_ns: AtomicU64,
     /// Open correlation groups (trace windows in basic mode).
     pub open_groups: AtomicUsize,
     /// Events written, per sink (same order as the sinks).
@@ -149,9 +151,11 @@ fn run(
     let mut dirty = false;
     let mut next_tick = Instant::now() + TICK_INTERVAL;
     let mut error_log = ErrorLog::default();
+    let mut idle = IdlePolicy::new(Instant::now());
     loop {
         let n = consumer.pop_batch(&mut buf, batch_size);
         if n > 0 {
+            let started = Instant::now();
             let now = now_unix_nanos();
             for stage in stages.iter_mut() {
                 stage.process(&mut buf, now);
@@ -181,7 +185,13 @@ fn run(
                 buf = vec;
             }
             dirty = true;
-            if Instant::now() < next_tick {
+            let done = Instant::now();
+            let busy = done.saturating_duration_since(started);
+            idle.busy(busy);
+            stats
+                .busy_ns
+                .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+            if done < next_tick {
                 continue;
             }
         }
@@ -204,12 +214,13 @@ fn run(
                 .last_loop_unix_s
                 .store(wall / 1_000_000_000, Ordering::Relaxed);
             next_tick = now + TICK_INTERVAL;
+            idle.roll(now);
         }
         if n == 0 {
             if stop.load(Ordering::Acquire) && !consumer.has_data() {
                 break;
             }
-            consumer.wait(SPIN_BEFORE_PARK, IDLE_PARK);
+            consumer.wait(idle.spin(), IDLE_PARK);
         }
     }
     let wall = now_unix_nanos();

@@ -60,6 +60,22 @@ pub(crate) fn counter_family(
     Ok(())
 }
 
+/// One counter sample with a fractional value (seconds).
+fn counter_float(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    let family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    ConstCounter::new(value).encode(family)
+}
+
 pub(crate) fn gauge_family(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
@@ -413,6 +429,12 @@ impl Collector for HostCollector {
             "tapio_pipeline_batches",
             "Batches drained from the ring.",
             &[(Vec::new(), p.batches.load(Ordering::Relaxed))],
+        )?;
+        counter_float(
+            &mut encoder,
+            "tapio_pipeline_busy_seconds",
+            "Time the pipeline thread spent on batches (stages and sinks); its rate is the thread's busy share.",
+            p.busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
         )?;
         gauge(
             &mut encoder,
