@@ -102,6 +102,17 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         self.table.find(hash, |s| s.key.borrow() == key)
     }
 
+    /// The bucket holding `key` (hashed and probed).
+    fn bucket_of<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        if self.table.is_empty() {
+            return None;
+        }
+        self.find_index(self.hasher.hash_one(key), key)
+    }
+
     fn find_index<Q: Hash + Eq + ?Sized>(&self, hash: u64, key: &Q) -> Option<usize>
     where
         K: Borrow<Q>,
@@ -125,11 +136,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        if self.table.is_empty() {
-            return None;
-        }
-        let hash = self.hasher.hash_one(key);
-        let index = self.find_index(hash, key)?;
+        let index = self.bucket_of(key)?;
         self.table.get_bucket(index).map(|s| (index, &s.value))
     }
 
@@ -177,11 +184,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        if self.table.is_empty() {
-            return None;
-        }
-        let hash = self.hasher.hash_one(key);
-        let index = self.find_index(hash, key)?;
+        let index = self.bucket_of(key)?;
         Some(self.touch(index, now_ns))
     }
 
