@@ -108,14 +108,14 @@ fn population(at: u64) -> Vec<Event> {
     for i in 0..ENTITIES {
         if i < PODS {
             let mut e = Event::new("cri.container.started", "cri", Severity::Info, at);
-            e.container_id = Some(container_of(i));
+            e.container_id = Some(container_of(i).as_str().into());
             e.attributes = vec![attr("k8s.pod.uid", Value::Str(pod_uid(i)))];
             out.push(e);
         }
         let mut e = Event::new("kernel.process.exec", "process", Severity::Info, at);
         e.pid = Some(10_000 + i);
         e.cgroup_id = Some(u64::from(i) + 1);
-        e.container_id = Some(container_of(i % PODS));
+        e.container_id = Some(container_of(i % PODS).as_str().into());
         e.attributes = vec![attr("process.executable.name", Value::Str("app".into()))];
         out.push(e);
     }
@@ -354,7 +354,7 @@ fn part3() {
                 );
                 e.pid = Some(n as u32);
                 e.cgroup_id = Some(n + 1);
-                e.container_id = Some(compact_str::format_compact!("{n:064x}"));
+                e.container_id = Some(format!("{n:064x}").into());
                 e.attributes = vec![attr(
                     "network.peer.address",
                     Value::Str(compact_str::format_compact!("peer-{n}")),

@@ -4,6 +4,8 @@
 //! them here. Short strings (up to 24 bytes: most types and attribute keys) are stored inline,
 //! so the copy costs one allocation per event (the attribute vector) at most.
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 use tapio_plugin_api as api;
 
@@ -153,8 +155,9 @@ pub struct Event {
     pub tid: Option<u32>,
     /// Kernel cgroup id.
     pub cgroup_id: Option<u64>,
-    /// Container id.
-    pub container_id: Option<CompactString>,
+    /// Container id (shared with the entity graph's copy when enrichment set it: one
+    /// reference count instead of a 64-byte copy per event).
+    pub container_id: Option<Arc<str>>,
     /// Attributes, in the order the plugin gave them.
     pub attributes: Vec<Attribute>,
     /// Trace context: the plugin's, or assigned by enrichment.
@@ -183,8 +186,7 @@ impl Event {
             pid: e.pid.into_option(),
             tid: e.tid.into_option(),
             cgroup_id: e.cgroup_id.into_option(),
-            container_id: (!e.container_id.is_empty())
-                .then(|| CompactString::new(e.container_id.as_str())),
+            container_id: (!e.container_id.is_empty()).then(|| Arc::from(e.container_id.as_str())),
             attributes: {
                 let mut attributes = Vec::with_capacity(e.attributes.len() + ATTRIBUTE_HEADROOM);
                 attributes.extend(e.attributes.iter().map(|a| Attribute {

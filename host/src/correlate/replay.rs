@@ -3,7 +3,7 @@
 //! integer) may replace `timestamp` (RFC 3339 UTC); ids are reassigned by the pipeline.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use compact_str::CompactString;
 use parking_lot::Mutex;
@@ -111,10 +111,7 @@ pub fn parse_line(text: &str, line: usize) -> Result<Event, ReplayError> {
     e.pid = u32_of("pid");
     e.tid = u32_of("tid");
     e.cgroup_id = obj.get("cgroup_id").and_then(J::as_u64);
-    e.container_id = obj
-        .get("container_id")
-        .and_then(J::as_str)
-        .map(CompactString::new);
+    e.container_id = obj.get("container_id").and_then(J::as_str).map(Arc::from);
     if let Some(attrs) = obj.get("attributes") {
         let attrs = attrs
             .as_object()

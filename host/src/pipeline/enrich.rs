@@ -96,8 +96,11 @@ impl<'a> KeyRef<'a> {
     /// entity graph's allocations) when they hold the same text.
     fn sharing(self, container: Option<&'a Arc<str>>, pod: Option<&'a Arc<str>>) -> Self {
         match self {
+            // An event enriched with the graph's container id holds that very allocation.
             KeyRef::Container(Id::Text(t)) => match container {
-                Some(c) if **c == *t => KeyRef::Container(Id::Shared(c)),
+                Some(c) if std::ptr::eq(c.as_ptr(), t.as_ptr()) || **c == *t => {
+                    KeyRef::Container(Id::Shared(c))
+                }
                 _ => self,
             },
             KeyRef::Pod(Id::Text(t)) => match pod {

@@ -66,7 +66,7 @@ impl Serialize for JsonEvent<'_> {
             map.serialize_entry("cgroup_id", &cgroup)?;
         }
         if let Some(container) = &e.container_id {
-            map.serialize_entry("container_id", container.as_str())?;
+            map.serialize_entry("container_id", &**container)?;
         }
         map.serialize_entry("attributes", &Attributes(e))?;
         match &e.trace {

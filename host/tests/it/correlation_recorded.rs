@@ -75,11 +75,12 @@ fn recorded_live_oom_kill_replays_to_a_memory_cascade_with_an_early_prediction()
         .find(|e| e.id.to_string() == root_id)
         .expect("root cause delivered");
     assert_eq!(root.event_type, "memory.rss_growth");
-    assert_eq!(root.container_id.as_deref(), Some(cid.as_str()));
+    assert_eq!(root.container_id.as_deref(), Some(&*cid));
     let ids = member_ids(g);
-    for e in out.iter().filter(|e| {
-        e.event_type == "memory.rss_growth" && e.container_id.as_deref() != Some(cid.as_str())
-    }) {
+    for e in out
+        .iter()
+        .filter(|e| e.event_type == "memory.rss_growth" && e.container_id.as_deref() != Some(&*cid))
+    {
         assert!(
             !ids.contains(&e.id.to_string()),
             "unrelated {} joined",

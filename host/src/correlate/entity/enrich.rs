@@ -30,7 +30,7 @@ pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved) {
 /// [`enrich`] with the keys the event carries already (`View::present`).
 pub fn enrich_missing(e: &mut Event, r: &Resolved, d: &Described<'_>, present: u32) {
     if e.container_id.is_none() {
-        e.container_id = r.container.as_deref().map(CompactString::new);
+        e.container_id.clone_from(&r.container);
     }
     let workload = match d.workload_kind {
         Some("Deployment") => Some((attr::DEPLOYMENT, bit::DEPLOYMENT)),

@@ -96,7 +96,7 @@ pub struct Cond {
 fn envelope(e: &Event, key: &str) -> Option<Value> {
     match key {
         "pid" => e.pid.map(|p| Value::Int(i64::from(p))),
-        "container_id" => e.container_id.clone().map(Value::Str),
+        "container_id" => e.container_id.as_deref().map(|c| Value::Str(c.into())),
         "cgroup_id" => e.cgroup_id.map(Value::UInt),
         "source" => Some(Value::Str(CompactString::new(e.source))),
         "severity" => Some(Value::Str(CompactString::new(e.severity.as_str()))),
