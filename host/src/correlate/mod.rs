@@ -301,30 +301,31 @@ impl CorrelationStage {
         self.engine.on_event(e, r, keep, &mut self.outputs);
     }
 
-    /// Correlates the event at `at` of the batch: held back for its spans (it leaves the
-    /// batch), or matched where it lies. What it puts out besides itself follows it.
+    /// Correlates the event at `at` of the batch (`resolved`: its entities): held back for
+    /// its spans (it leaves the batch), or matched where it lies. What it puts out besides
+    /// itself follows it.
     fn correlate_at(
         &mut self,
         batch: &mut [Event],
         at: usize,
-        resolved: &mut [Resolved],
+        resolved: &mut Resolved,
         own_trace: bool,
         now_ns: u64,
     ) {
         let e = &mut batch[at];
-        self.spans.record(e, &resolved[at]);
+        self.spans.record(e, resolved);
         let mut emitted = std::mem::take(&mut self.emitted);
         let delay_ns = self.settings.attach_delay.as_nanos() as u64;
         if delay_ns > 0
             && !own_trace
             && e.event_type != types::OTEL_SPAN
-            && self.spans.instrumented(&resolved[at])
+            && self.spans.instrumented(resolved)
         {
             let placeholder = Event::new("", e.source, Severity::Info, e.timestamp_ns);
             let held = Held {
                 release_ns: now_ns.saturating_add(delay_ns),
                 event: std::mem::replace(e, placeholder),
-                resolved: std::mem::take(&mut resolved[at]),
+                resolved: std::mem::take(resolved),
                 own_trace,
             };
             self.splice.remove(at);
@@ -332,7 +333,7 @@ impl CorrelationStage {
                 self.correlate(h.event, h.resolved, h.own_trace, &mut emitted);
             }
         } else {
-            self.correlate_in_place(e, &resolved[at], own_trace);
+            self.correlate_in_place(e, resolved, own_trace);
             if !self.outputs.is_empty() {
                 let mut outputs = std::mem::take(&mut self.outputs);
                 self.emit(&mut outputs, &mut emitted);
@@ -466,8 +467,6 @@ impl Stage for CorrelationStage {
         self.apply_rule_updates();
         self.apply_answers(now_ns);
         let semantic = self.semantic();
-        self.resolved.clear();
-        self.own_trace.clear();
         self.splice.clear();
         // Events held for their spans whose wait is over go out first.
         let mut out = std::mem::take(&mut self.spare);
@@ -483,10 +482,13 @@ impl Stage for CorrelationStage {
         // place: an event moves only if the batch's order changes (see `Splice`).
         for start in (0..batch.len()).step_by(WARM_CHUNK) {
             let end = (start + WARM_CHUNK).min(batch.len());
+            // The chunk's resolutions are dropped while their ids are still cached.
+            self.resolved.clear();
+            self.own_trace.clear();
             self.warm(&batch[start..end]);
             self.resolve_and_enrich(&mut batch[start..end], semantic);
             // Windows are looked up under the graph's allocation of the id (`pipeline::enrich`).
-            for (e, r) in batch[start..end].iter_mut().zip(&self.resolved[start..]) {
+            for (e, r) in batch[start..end].iter_mut().zip(&self.resolved) {
                 let hint = r.pid.and_then(|pid| self.graph.window_hint(pid));
                 self.enricher
                     .stamp(e, r.container.as_ref(), r.pod_uid.as_ref(), hint);
@@ -494,8 +496,8 @@ impl Stage for CorrelationStage {
             if semantic {
                 let mut resolved = std::mem::take(&mut self.resolved);
                 for at in start..end {
-                    let own_trace = self.own_trace[at];
-                    self.correlate_at(batch, at, &mut resolved, own_trace, now_ns);
+                    let own_trace = self.own_trace[at - start];
+                    self.correlate_at(batch, at, &mut resolved[at - start], own_trace, now_ns);
                 }
                 self.resolved = resolved;
             }
