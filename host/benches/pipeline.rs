@@ -111,7 +111,9 @@ fn run(loadgen_yaml: &str, on_full: FullPolicy, secs: f64) -> Outcome {
         consumer,
         vec![Box::new(Enricher::new(Duration::from_secs(30), 100_000))],
         vec![Box::new(sink.clone())],
-        PipelineSettings { batch_size: 1024 },
+        PipelineSettings {
+            batch_size: config.config.pipeline.batch_size,
+        },
     )
     .unwrap();
     let stats = Arc::new(StatsRegistry::default());
