@@ -227,12 +227,10 @@ impl CorrelationStage {
             self.stats
                 .rule_reloads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut outputs = std::mem::take(&mut self.outputs);
-            self.engine.replace_rules(rules, &mut outputs);
+            self.engine.replace_rules(rules, &mut self.outputs);
             let mut pending = std::mem::take(&mut self.pending);
-            self.emit(&mut outputs, &mut pending);
+            self.emit(&mut pending);
             self.pending = pending;
-            self.outputs = outputs;
         }
     }
 
@@ -282,9 +280,7 @@ impl CorrelationStage {
     fn correlate(&mut self, mut e: Event, r: Resolved, own_trace: bool, out: &mut Vec<Event>) {
         self.correlate_in_place(&mut e, &r, own_trace);
         out.push(e);
-        let mut outputs = std::mem::take(&mut self.outputs);
-        self.emit(&mut outputs, out);
-        self.outputs = outputs;
+        self.emit(out);
     }
 
     /// Attachment and matching of one event where it lies; what it produced waits in
@@ -334,11 +330,7 @@ impl CorrelationStage {
             }
         } else {
             self.correlate_in_place(e, resolved, own_trace);
-            if !self.outputs.is_empty() {
-                let mut outputs = std::mem::take(&mut self.outputs);
-                self.emit(&mut outputs, &mut emitted);
-                self.outputs = outputs;
-            }
+            self.emit(&mut emitted);
         }
         for e in emitted.drain(..) {
             self.splice.insert_after(at, e);
@@ -346,7 +338,12 @@ impl CorrelationStage {
         self.emitted = emitted;
     }
 
-    fn emit(&mut self, outputs: &mut Vec<Output>, out: &mut Vec<Event>) {
+    /// Turns what the engine put out (`self.outputs`) into events, pushed to `out`.
+    fn emit(&mut self, out: &mut Vec<Event>) {
+        if self.outputs.is_empty() {
+            return;
+        }
+        let mut outputs = std::mem::take(&mut self.outputs);
         for o in outputs.drain(..) {
             match o {
                 Output::Prediction(g) => {
@@ -380,6 +377,8 @@ impl CorrelationStage {
                 }
             }
         }
+        // Keep the allocation for the next event.
+        self.outputs = outputs;
     }
 
     fn publish(&self) {
@@ -529,10 +528,8 @@ impl Stage for CorrelationStage {
                 self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
             }
             self.released = released;
-            let mut outputs = std::mem::take(&mut self.outputs);
-            self.engine.tick(now_ns, &mut outputs);
-            self.emit(&mut outputs, &mut pending);
-            self.outputs = outputs;
+            self.engine.tick(now_ns, &mut self.outputs);
+            self.emit(&mut pending);
             self.pending = pending;
         }
         // Expire after groups closed, so a closing group still sees its entities.
@@ -558,9 +555,8 @@ impl Stage for CorrelationStage {
         for h in released.drain(..) {
             self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
         }
-        let mut outputs = std::mem::take(&mut self.outputs);
-        self.engine.close_all(&mut outputs);
-        self.emit(&mut outputs, &mut pending);
+        self.engine.close_all(&mut self.outputs);
+        self.emit(&mut pending);
         self.pending = pending;
         self.publish();
         self.publish_rule_matches();
