@@ -24,41 +24,38 @@ pub const LONG_SPIN: Duration = Duration::from_micros(250);
 /// correlated events/s on the test machine).
 pub const LONG_SPIN_FROM_BUSY: f64 = 0.25;
 
-/// The spin policy: busy time is summed over an interval (the pipeline's tick), and the
-/// busy share of one interval sets the spin of the next.
+/// The spin policy: the busy share of one interval (the pipeline's tick), read from the
+/// thread's cumulative busy time (`PipelineStats::busy_ns`), sets the spin of the next.
 #[derive(Debug)]
 pub struct IdlePolicy {
-    busy: Duration,
+    /// Cumulative busy time at the start of the interval.
+    busy_at_start_ns: u64,
     since: Instant,
     long: bool,
 }
 
 impl IdlePolicy {
-    /// A policy whose first interval starts at `now`, spinning short.
+    /// A policy whose first interval starts at `now` (no busy time yet), spinning short.
     pub fn new(now: Instant) -> Self {
         IdlePolicy {
-            busy: Duration::ZERO,
+            busy_at_start_ns: 0,
             since: now,
             long: false,
         }
     }
 
-    /// The thread worked for `d`.
-    pub fn busy(&mut self, d: Duration) {
-        self.busy += d;
-    }
-
-    /// Ends the interval at `now` and sets the spin of the next from its busy share, which
-    /// it returns.
-    pub fn roll(&mut self, now: Instant) -> f64 {
+    /// Ends the interval at `now`, when the cumulative busy time is `busy_ns`, and sets the
+    /// spin of the next from the interval's busy share, which it returns.
+    pub fn roll(&mut self, now: Instant, busy_ns: u64) -> f64 {
         let span = now.saturating_duration_since(self.since);
+        let busy = Duration::from_nanos(busy_ns.saturating_sub(self.busy_at_start_ns));
         let share = if span.is_zero() {
             0.0
         } else {
-            (self.busy.as_secs_f64() / span.as_secs_f64()).min(1.0)
+            (busy.as_secs_f64() / span.as_secs_f64()).min(1.0)
         };
         self.long = share >= LONG_SPIN_FROM_BUSY;
-        self.busy = Duration::ZERO;
+        self.busy_at_start_ns = busy_ns;
         self.since = now;
         share
     }
@@ -79,18 +76,19 @@ mod tests {
 
     #[test]
     fn the_spin_follows_the_busy_share_of_the_last_interval() {
+        const MS: u64 = 1_000_000;
         let t0 = Instant::now();
         let mut p = IdlePolicy::new(t0);
         assert_eq!(p.spin(), SHORT_SPIN, "starts short");
-        p.busy(Duration::from_millis(100));
-        let share = p.roll(t0 + Duration::from_secs(1));
+        // 100 ms busy in the first second.
+        let share = p.roll(t0 + Duration::from_secs(1), 100 * MS);
         assert!((share - 0.1).abs() < 1e-9);
         assert_eq!(p.spin(), SHORT_SPIN, "a tenth busy is light load");
-        p.busy(Duration::from_millis(600));
-        p.roll(t0 + Duration::from_secs(2));
+        // 600 ms more in the next.
+        p.roll(t0 + Duration::from_secs(2), 700 * MS);
         assert_eq!(p.spin(), LONG_SPIN, "six tenths busy is sustained load");
-        // The next interval starts from nothing: the load stopped.
-        p.roll(t0 + Duration::from_secs(3));
+        // No busy time in the third: the load stopped.
+        p.roll(t0 + Duration::from_secs(3), 700 * MS);
         assert_eq!(p.spin(), SHORT_SPIN);
     }
 
@@ -98,8 +96,7 @@ mod tests {
     fn an_empty_interval_is_idle() {
         let t0 = Instant::now();
         let mut p = IdlePolicy::new(t0);
-        p.busy(Duration::from_millis(5));
-        assert_eq!(p.roll(t0), 0.0);
+        assert_eq!(p.roll(t0, 5_000_000), 0.0);
         assert_eq!(p.spin(), SHORT_SPIN);
     }
 }

@@ -187,7 +187,6 @@ fn run(
             dirty = true;
             let done = Instant::now();
             let busy = done.saturating_duration_since(started);
-            idle.busy(busy);
             stats
                 .busy_ns
                 .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
@@ -214,7 +213,7 @@ fn run(
                 .last_loop_unix_s
                 .store(wall / 1_000_000_000, Ordering::Relaxed);
             next_tick = now + TICK_INTERVAL;
-            idle.roll(now);
+            idle.roll(now, stats.busy_ns.load(Ordering::Relaxed));
         }
         if n == 0 {
             if stop.load(Ordering::Acquire) && !consumer.has_data() {
