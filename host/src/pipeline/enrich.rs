@@ -313,10 +313,12 @@ impl Enricher {
                 .get_bucket(*b)
                 .is_some_and(|(k, _)| key.equivalent(k))
         });
+        // Hashed only when the hint missed; a new window is inserted under the same hash.
+        let mut hash = None;
         let found = hinted.or_else(|| {
-            let hash = self.hasher.hash_one(key);
+            let h = *hash.insert(self.hasher.hash_one(key));
             self.windows
-                .find_bucket_index(hash, |(k, _)| key.equivalent(k))
+                .find_bucket_index(h, |(k, _)| key.equivalent(k))
         });
         if let Some(bucket) = found {
             if let Some(h) = hint {
@@ -340,7 +342,7 @@ impl Enricher {
         let trace_id = random_trace_id(&mut self.rng);
         let hasher = &self.hasher;
         let entry = self.windows.insert_unique(
-            hasher.hash_one(key),
+            hash.unwrap_or_else(|| hasher.hash_one(key)),
             (
                 key.to_owned_key(),
                 Window {
