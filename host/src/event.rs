@@ -136,6 +136,9 @@ pub struct Attribute {
     pub value: Value,
 }
 
+/// An immutable attribute list several events refer to (a pod's entity attributes).
+pub type SharedAttributes = Arc<[Attribute]>;
+
 /// The host's owned event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -158,15 +161,21 @@ pub struct Event {
     /// Container id (shared with the entity graph's copy when enrichment set it: one
     /// reference count instead of a 64-byte copy per event).
     pub container_id: Option<Arc<str>>,
-    /// Attributes, in the order the plugin gave them.
+    /// Attributes, in the order the plugin gave them (then what stages appended).
     pub attributes: Vec<Attribute>,
+    /// Entity attributes shared with every other event of the same entity (set by
+    /// enrichment: one reference count instead of a copy of each attribute per event).
+    /// They come after [`Event::attributes`] and never repeat one of its keys; read both
+    /// through [`Event::attribute`] and [`Event::all_attributes`].
+    pub shared_attributes: Option<SharedAttributes>,
     /// Trace context: the plugin's, or assigned by enrichment.
     pub trace: Option<TraceContext>,
 }
 
-/// Spare attribute slots a copied plugin event gets, so the pipeline's enrichment (pod,
-/// namespace, workload, unit, executable, group ids) appends without growing the list on the
-/// pipeline thread (the copy runs on the plugin's thread anyway).
+/// Spare attribute slots a copied plugin event gets, so the pipeline's enrichment (unit,
+/// executable, parent pid, group ids; a pod's attributes when the event names the pod
+/// itself) appends without growing the list on the pipeline thread (the copy runs on the
+/// plugin's thread anyway).
 pub const ATTRIBUTE_HEADROOM: usize = 8;
 
 impl Event {
@@ -195,6 +204,7 @@ impl Event {
                 }));
                 attributes
             },
+            shared_attributes: None,
             trace: e.trace.as_ref().map(TraceContext::from_abi).into_option(),
         }
     }
@@ -217,18 +227,49 @@ impl Event {
             cgroup_id: None,
             container_id: None,
             attributes: Vec::new(),
+            shared_attributes: None,
             trace: None,
         }
     }
 
-    /// The first attribute named `key`.
+    /// The first attribute named `key`: the event's own, then the shared ones.
     pub fn attribute(&self, key: &str) -> Option<&Value> {
-        self.attributes
-            .iter()
+        self.all_attributes()
             .find(|a| a.key == key)
             .map(|a| &a.value)
     }
+
+    /// Every attribute: the event's own in order, then the shared ones.
+    pub fn all_attributes(&self) -> impl ExactSizeIterator<Item = &Attribute> + Clone {
+        AllAttributes {
+            own: self.attributes.iter(),
+            shared: self.shared_attributes.as_deref().unwrap_or_default().iter(),
+        }
+    }
 }
+
+/// [`Event::all_attributes`]: `Chain` is not an `ExactSizeIterator`, and serializers want
+/// the count up front.
+#[derive(Clone)]
+struct AllAttributes<'a> {
+    own: std::slice::Iter<'a, Attribute>,
+    shared: std::slice::Iter<'a, Attribute>,
+}
+
+impl<'a> Iterator for AllAttributes<'a> {
+    type Item = &'a Attribute;
+
+    fn next(&mut self) -> Option<&'a Attribute> {
+        self.own.next().or_else(|| self.shared.next())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.own.len() + self.shared.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for AllAttributes<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -284,6 +325,26 @@ mod tests {
         let e = Event::copy_from_abi(&abi, "x");
         assert_eq!(e.event_type, "unknown");
         assert_eq!(e.container_id, None);
+    }
+
+    #[test]
+    fn shared_attributes_come_after_the_events_own() {
+        let attr = |k: &str, v: &str| Attribute {
+            key: k.into(),
+            value: Value::Str(v.into()),
+        };
+        let mut e = Event::new("x", "test", Severity::Info, 1);
+        e.attributes.push(attr("own", "1"));
+        e.attributes.push(attr("both", "own"));
+        assert_eq!(e.all_attributes().len(), 2);
+        e.shared_attributes = Some(vec![attr("pod", "web-0"), attr("both", "shared")].into());
+        let keys: Vec<&str> = e.all_attributes().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["own", "both", "pod", "both"]);
+        assert_eq!(e.all_attributes().len(), 4);
+        assert_eq!(e.attribute("pod"), Some(&Value::Str("web-0".into())));
+        // The event's own value wins.
+        assert_eq!(e.attribute("both"), Some(&Value::Str("own".into())));
+        assert_eq!(e.attribute("none"), None);
     }
 
     #[test]

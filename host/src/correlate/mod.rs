@@ -450,7 +450,7 @@ impl CorrelationStage {
                 }
             }
             let present = v.present;
-            entity::enrich_missing(e, &r, &self.graph.describe(&r), present);
+            entity::enrich_missing(e, &self.graph, &r, present);
             self.own_trace.push(e.trace.is_some());
             self.resolved.push(r);
         }

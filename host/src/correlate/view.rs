@@ -176,7 +176,7 @@ impl<'a> View<'a> {
         };
         let mut pid_attr = None;
         let mut container_attr = None;
-        for a in &e.attributes {
+        for a in e.all_attributes() {
             let b = key_bit(&a.key);
             if b == 0 || v.present & b != 0 {
                 continue;

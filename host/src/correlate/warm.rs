@@ -7,9 +7,9 @@
 /// still cached when the events are processed.
 pub(super) const WARM_CHUNK: usize = 32;
 
-/// Bytes of attributes enrichment typically appends to an event (pod uid, name,
-/// namespace, workload: four or five attributes).
-pub(super) const ENRICHMENT_BYTES: usize = 5 * std::mem::size_of::<crate::event::Attribute>();
+/// Bytes of attributes enrichment typically appends to an event (executable and parent
+/// pid: the pod's attributes are one shared list, not appended).
+pub(super) const ENRICHMENT_BYTES: usize = 2 * std::mem::size_of::<crate::event::Attribute>();
 
 /// Asks the CPU to fetch the cache lines of `len` bytes from `at`. A hint only: the address
 /// need not be valid memory (it is never dereferenced).

@@ -194,7 +194,7 @@ fn encode_event(e: &Event, host: &str, out: &mut Vec<u8>) {
     if let Some(c) = &e.container_id {
         put_bytes(10, c.as_bytes(), out);
     }
-    for a in &e.attributes {
+    for a in e.all_attributes() {
         encode_key(11, WireType::LengthDelimited, out);
         encode_varint(attribute_len(&a.key, &a.value) as u64, out);
         if !a.key.is_empty() {
@@ -275,6 +275,13 @@ mod tests {
                 value: v,
             });
         }
+        rich.shared_attributes = Some(
+            vec![Attribute {
+                key: "k8s.pod.uid".into(),
+                value: Value::Str("1b2c3d4e-0000-1111-2222-333344445555".into()),
+            }]
+            .into(),
+        );
         rich.trace = Some(TraceContext {
             trace_id: [0xab; 16],
             span_id: [0; 8],

@@ -82,7 +82,7 @@ pub fn scope() -> InstrumentationScope {
 
 /// The log record of `e`; `observed_ns` is when the exporter saw it.
 pub fn log_record(e: &Event, observed_ns: u64) -> LogRecord {
-    let mut attributes = Vec::with_capacity(e.attributes.len() + 6);
+    let mut attributes = Vec::with_capacity(e.all_attributes().len() + 6);
     attributes.push(str_kv("tapio.event.id", &e.id.to_string()));
     attributes.push(str_kv("tapio.source", e.source));
     if let Some(pid) = e.pid {
@@ -100,7 +100,7 @@ pub fn log_record(e: &Event, observed_ns: u64) -> LogRecord {
     if let Some(cg) = e.cgroup_id {
         attributes.push(kv("tapio.cgroup.id", attr_value(&Value::UInt(cg))));
     }
-    for a in &e.attributes {
+    for a in e.all_attributes() {
         attributes.push(kv(&a.key, attr_value(&a.value)));
     }
     let (trace_id, span_id, flags) = match &e.trace {
@@ -326,13 +326,17 @@ mod tests {
         let mut e = Event::new("kernel.oom", "memory", Severity::Critical, 77);
         e.pid = Some(5);
         e.attributes.push(Attribute {
-            key: "k8s.pod.name".into(),
-            value: Value::Str("web".into()),
-        });
-        e.attributes.push(Attribute {
             key: "big".into(),
             value: Value::UInt(u64::MAX),
         });
+        // Enrichment's shared attributes are exported like the event's own.
+        e.shared_attributes = Some(
+            vec![Attribute {
+                key: "k8s.pod.name".into(),
+                value: Value::Str("web".into()),
+            }]
+            .into(),
+        );
         e.trace = Some(TraceContext {
             trace_id: [7; 16],
             span_id: [8; 8],

@@ -49,8 +49,7 @@ pub fn to_proto(e: &Event, host: &str) -> pb::Event {
         cgroup_id: e.cgroup_id,
         container_id: e.container_id.as_ref().map(|c| c.to_string()),
         attributes: e
-            .attributes
-            .iter()
+            .all_attributes()
             .map(|a| pb::Attribute {
                 key: a.key.to_string(),
                 value: Some(match &a.value {
@@ -157,6 +156,13 @@ mod tests {
                 value: v,
             });
         }
+        e.shared_attributes = Some(
+            vec![Attribute {
+                key: "k8s.pod.name".into(),
+                value: Value::Str("web-0".into()),
+            }]
+            .into(),
+        );
         e.trace = Some(TraceContext {
             trace_id: [1; 16],
             span_id: [2; 8],
@@ -164,6 +170,21 @@ mod tests {
             flags: 1,
         });
         let p = to_proto(&e, "node-1");
+        // The shared attributes follow the event's own.
+        let keys: Vec<&str> = p.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "s",
+                "i",
+                "u",
+                "f",
+                "b",
+                "raw",
+                "tapio.group.id",
+                "k8s.pod.name"
+            ]
+        );
         assert_eq!(p.id, "00000000-0000-0007-0000-000000000009");
         assert_eq!(p.severity, pb::Severity::High as i32);
         assert_eq!(p.trace.as_ref().unwrap().parent_span_id, vec![3; 8]);

@@ -37,7 +37,7 @@ pub fn format_line(e: &Event) -> String {
     if let Some(container) = &e.container_id {
         let _ = write!(line, " container={}", &container[..container.len().min(12)]);
     }
-    for a in &e.attributes {
+    for a in e.all_attributes() {
         let _ = match &a.value {
             Value::Str(v) => write!(line, " {}={:?}", a.key, v.as_str()),
             Value::Int(v) => write!(line, " {}={v}", a.key),
@@ -73,5 +73,33 @@ impl Sink for ConsoleSink {
             sink: "console",
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Attribute, Severity};
+
+    #[test]
+    fn a_line_shows_the_events_own_attributes_then_the_shared_ones() {
+        let mut e = Event::new("kernel.process.exec", "process", Severity::Info, 0);
+        e.pid = Some(7);
+        e.attributes.push(Attribute {
+            key: "process.executable.name".into(),
+            value: Value::Str("sh".into()),
+        });
+        e.shared_attributes = Some(
+            vec![Attribute {
+                key: "k8s.pod.name".into(),
+                value: Value::Str("web-0".into()),
+            }]
+            .into(),
+        );
+        assert_eq!(
+            format_line(&e),
+            "1970-01-01T00:00:00.000000000Z info     process      kernel.process.exec pid=7 \
+             process.executable.name=\"sh\" k8s.pod.name=\"web-0\""
+        );
     }
 }

@@ -31,8 +31,9 @@ struct Attributes<'a>(&'a Event);
 
 impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.attributes.len()))?;
-        for a in &self.0.attributes {
+        let attributes = self.0.all_attributes();
+        let mut map = s.serialize_map(Some(attributes.len()))?;
+        for a in attributes {
             match &a.value {
                 Value::Str(v) => map.serialize_entry(a.key.as_str(), v.as_str())?,
                 Value::Int(v) => map.serialize_entry(a.key.as_str(), v)?,
@@ -119,6 +120,13 @@ mod tests {
             key: "raw".into(),
             value: Value::Bytes(vec![0xde, 0xad]),
         });
+        e.shared_attributes = Some(
+            vec![Attribute {
+                key: "k8s.namespace.name".into(),
+                value: Value::Str("prod".into()),
+            }]
+            .into(),
+        );
         e.trace = Some(TraceContext {
             trace_id: [0x11; 16],
             span_id: [0x22; 8],
@@ -140,6 +148,8 @@ mod tests {
         assert_eq!(v["container_id"], "abc");
         assert_eq!(v["attributes"]["process.executable.name"], "sh");
         assert_eq!(v["attributes"]["raw"], "dead");
+        assert_eq!(v["attributes"]["k8s.namespace.name"], "prod");
+        assert_eq!(v["attributes"].as_object().map(|a| a.len()), Some(3));
         assert_eq!(v["trace_id"], "11".repeat(16));
         assert_eq!(v["span_id"], "22".repeat(8));
         assert!(v.get("parent_span_id").is_none());

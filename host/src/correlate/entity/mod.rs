@@ -16,8 +16,8 @@ use compact_str::CompactString;
 use crate::correlate::cgroup_path::{self, CgroupOwner};
 use crate::correlate::lru::{BoundedMap, BucketHint};
 use crate::correlate::view::View;
-use crate::correlate::vocab::types;
-use crate::event::Event;
+use crate::correlate::vocab::{attr, types};
+use crate::event::{Attribute, Event, SharedAttributes, Value};
 use topology::ServicesVersion;
 
 /// A shared id or name. The entity tables, every [`Resolved`] and the groups share one
@@ -115,6 +115,22 @@ pub struct PodInfo {
     pub ip: Option<CompactString>,
     /// Labels (`k=v,k=v`).
     pub labels: Option<CompactString>,
+    /// The entity attributes enrichment attaches to the pod's events, built on first use
+    /// (see [`EntityGraph::pod_attributes`]).
+    shared: SharedPodAttributes,
+}
+
+/// A pod's entity attributes (uid, name, namespace, node, workload) as one list its events
+/// share, with the [`EntityGraph::workload_version`] it was built at. Cleared when the pod
+/// changes; rebuilt when the version moved (a ReplicaSet learned its Deployment, or left).
+#[derive(Debug, Default)]
+struct SharedPodAttributes(RefCell<Option<(u64, SharedAttributes)>>);
+
+impl Clone for SharedPodAttributes {
+    /// A copy of a pod builds its own list on first use.
+    fn clone(&self) -> Self {
+        SharedPodAttributes::default()
+    }
 }
 
 /// A service and its selector.
@@ -234,6 +250,8 @@ pub struct EntityGraph {
     sweep_table: usize,
     /// Service events observed (part of [`ServicesVersion`]).
     service_events: u64,
+    /// ReplicaSet -> Deployment events observed (part of [`EntityGraph::workload_version`]).
+    replicaset_events: u64,
     /// The service selector index, rebuilt on first use after the services changed, so a
     /// group's impact does not walk every service (the pipeline thread is the only user).
     selectors: RefCell<Option<(ServicesVersion, SelectorIndex)>>,
@@ -244,6 +262,7 @@ const TABLES: usize = 9;
 
 /// Sets `slot` to `v` unless it holds it already (allocates only on a change); whether it
 /// changed.
+#[inline]
 fn set(slot: &mut Option<Name>, v: Option<&str>) -> bool {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
@@ -254,6 +273,7 @@ fn set(slot: &mut Option<Name>, v: Option<&str>) -> bool {
     false
 }
 
+#[inline]
 fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) -> bool {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
@@ -294,6 +314,7 @@ impl EntityGraph {
             ip_owner: BoundedMap::new(limits.max_peers, ttl),
             sweep_table: 0,
             service_events: 0,
+            replicaset_events: 0,
             selectors: RefCell::new(None),
         }
     }
@@ -459,9 +480,9 @@ impl EntityGraph {
         }
         if let Some(pod) = pod_uid {
             let info = self.pods.entry_by(pod, name, now, PodInfo::default);
-            set_compact(&mut info.name, v.pod_name);
+            let mut changed = set_compact(&mut info.name, v.pod_name);
             let mut owner_changed = set_compact(&mut info.namespace, v.namespace);
-            set_compact(&mut info.node, v.node);
+            changed |= set_compact(&mut info.node, v.node);
             let is_pod_object =
                 v.object_kind == Some("Pod") || e.event_type.starts_with("k8s.pod.");
             if is_pod_object {
@@ -478,6 +499,9 @@ impl EntityGraph {
                     )),
                     _ => None,
                 };
+            }
+            if changed || owner_changed {
+                *info.shared.0.get_mut() = None;
             }
             if let Some(ip) = v.pod_ip {
                 set_compact(&mut info.ip, Some(ip));
@@ -516,6 +540,7 @@ impl EntityGraph {
         match kind {
             "ReplicaSet" if v.owner_kind == Some("Deployment") => {
                 if let Some(dep) = v.owner_name {
+                    self.replicaset_events += 1;
                     let slot = self.replicasets.entry(
                         compact_str::format_compact!("{ns}/{obj}"),
                         now,
@@ -643,28 +668,78 @@ impl EntityGraph {
         }
         let pod_hint = proc.map(|p| &p.hints.pod);
         if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pod(uid, pod_hint)) {
-            d.pod_name = p.name.as_deref();
-            d.namespace = p.namespace.as_deref();
-            d.node = p.node.as_deref();
-            match (&p.replicaset_key, &p.owner_kind, &p.owner_name) {
-                (Some(rs_key), _, Some(rs)) => match self.replicasets.get(rs_key.as_str()) {
-                    Some(dep) => {
-                        d.workload_kind = Some("Deployment");
-                        d.workload_name = Some(dep);
-                    }
-                    None => {
-                        d.workload_kind = Some("ReplicaSet");
-                        d.workload_name = Some(rs);
-                    }
-                },
-                (None, Some(kind), Some(owner)) => {
-                    d.workload_kind = Some(kind);
-                    d.workload_name = Some(owner);
-                }
-                _ => {}
-            }
+            self.describe_pod(p, &mut d);
         }
         d
+    }
+
+    /// Fills the pod fields of `d` from `p`: name, namespace, node and workload
+    /// (ReplicaSet -> Deployment).
+    fn describe_pod<'g>(&'g self, p: &'g PodInfo, d: &mut Described<'g>) {
+        d.pod_name = p.name.as_deref();
+        d.namespace = p.namespace.as_deref();
+        d.node = p.node.as_deref();
+        match (&p.replicaset_key, &p.owner_kind, &p.owner_name) {
+            (Some(rs_key), _, Some(rs)) => match self.replicasets.get(rs_key.as_str()) {
+                Some(dep) => {
+                    d.workload_kind = Some("Deployment");
+                    d.workload_name = Some(dep);
+                }
+                None => {
+                    d.workload_kind = Some("ReplicaSet");
+                    d.workload_name = Some(rs);
+                }
+            },
+            (None, Some(kind), Some(owner)) => {
+                d.workload_kind = Some(kind);
+                d.workload_name = Some(owner);
+            }
+            _ => {}
+        }
+    }
+
+    /// Changes whenever a pod's workload could resolve differently: a ReplicaSet's
+    /// Deployment was observed, or a ReplicaSet left the table.
+    fn workload_version(&self) -> u64 {
+        self.replicaset_events + self.replicasets.evicted()
+    }
+
+    /// The entity attributes of pod `uid` (its entry `p`) as one shared list, in the order
+    /// enrichment appends them: `k8s.pod.uid`, `k8s.pod.name`, `k8s.namespace.name`,
+    /// `k8s.node.name`, then the workload's `k8s.<kind>.name`. Built once per pod and
+    /// workload version; every later event of the pod takes a reference.
+    pub fn pod_attributes(&self, uid: &str, p: &PodInfo) -> SharedAttributes {
+        let version = self.workload_version();
+        if let Some((built, list)) = &*p.shared.0.borrow() {
+            if *built == version {
+                return Arc::clone(list);
+            }
+        }
+        let mut d = Described::default();
+        self.describe_pod(p, &mut d);
+        let text = |key: &'static str, value: &str| Attribute {
+            key: CompactString::const_new(key),
+            value: Value::Str(CompactString::new(value)),
+        };
+        let mut list = Vec::with_capacity(5);
+        list.push(text(attr::POD_UID, uid));
+        for (key, value) in [
+            (attr::POD_NAME, d.pod_name),
+            (attr::NAMESPACE, d.namespace),
+            (attr::NODE, d.node),
+        ] {
+            if let Some(v) = value {
+                list.push(text(key, v));
+            }
+        }
+        if let (Some((key, _)), Some(name)) =
+            (enrich::workload_attribute(d.workload_kind), d.workload_name)
+        {
+            list.push(text(key, name));
+        }
+        let list: SharedAttributes = list.into();
+        *p.shared.0.borrow_mut() = Some((version, Arc::clone(&list)));
+        list
     }
 }
 

@@ -342,3 +342,105 @@ fn a_process_finds_its_pod_through_the_hint_after_the_pod_table_moved_and_not_af
     }
     assert_eq!(g.describe(&r).pod_name, None);
 }
+
+/// An event of process 42 in the pod of [`graph_with_pod`], enriched.
+fn enriched_event_of_pod(g: &mut EntityGraph, at: u64) -> Event {
+    let mut exec = ev("kernel.process.exec", at, &[]);
+    exec.pid = Some(42);
+    exec.container_id = Some(CID.into());
+    g.observe(&exec);
+    let mut e = ev("storage.io.slow", at, &[]);
+    e.pid = Some(42);
+    let r = g.resolve(&e);
+    enrich(&mut e, g, &r);
+    e
+}
+
+#[test]
+fn events_of_one_pod_share_one_list_of_its_attributes() {
+    let mut g = graph_with_pod();
+    let a = enriched_event_of_pod(&mut g, 10);
+    let b = enriched_event_of_pod(&mut g, 11);
+    let (Some(la), Some(lb)) = (&a.shared_attributes, &b.shared_attributes) else {
+        panic!("both events got the pod's list: {a:?} {b:?}");
+    };
+    assert!(Arc::ptr_eq(la, lb), "one list, not a copy per event");
+    let keys: Vec<&str> = la.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            attr::POD_UID,
+            attr::POD_NAME,
+            attr::NAMESPACE,
+            attr::NODE,
+            attr::DEPLOYMENT
+        ]
+    );
+    // Read like the event's own attributes; none of them copied into the event.
+    assert_eq!(a.attribute(attr::POD_UID), Some(&s(UID)));
+    assert_eq!(a.attribute(attr::DEPLOYMENT), Some(&s("web")));
+    assert!(a.attributes.iter().all(|x| !x.key.starts_with("k8s.")));
+    // An event that names its pod itself gets the missing keys appended instead: no key twice.
+    let mut own = ev("x", 12, &[(attr::NAMESPACE, s("given"))]);
+    own.pid = Some(42);
+    let r = g.resolve(&own);
+    enrich(&mut own, &g, &r);
+    assert_eq!(own.shared_attributes, None);
+    assert_eq!(own.attribute(attr::NAMESPACE), Some(&s("given")));
+    assert_eq!(own.attribute(attr::POD_NAME), Some(&s("web-7d9-abc")));
+    let namespaces = own.all_attributes().filter(|a| a.key == attr::NAMESPACE);
+    assert_eq!(namespaces.count(), 1);
+}
+
+#[test]
+fn a_pods_list_follows_the_pod_and_its_workload() {
+    let mut g = graph_with_pod();
+    let first = enriched_event_of_pod(&mut g, 10);
+    // The pod is renamed (a new observation of the same uid): a new list.
+    g.observe(&ev(
+        "k8s.pod.updated",
+        20,
+        &[
+            (attr::OBJECT_KIND, s("Pod")),
+            (attr::POD_UID, s(UID)),
+            (attr::POD_NAME, s("web-7d9-xyz")),
+        ],
+    ));
+    let renamed = enriched_event_of_pod(&mut g, 21);
+    assert_eq!(first.attribute(attr::POD_NAME), Some(&s("web-7d9-abc")));
+    assert_eq!(renamed.attribute(attr::POD_NAME), Some(&s("web-7d9-xyz")));
+    // The ReplicaSet now says another Deployment owns it: the pod's workload follows.
+    g.observe(&ev(
+        "k8s.replicaset.updated",
+        30,
+        &[
+            (attr::OBJECT_KIND, s("ReplicaSet")),
+            (attr::OBJECT_NAME, s("web-7d9")),
+            (attr::NAMESPACE, s("prod")),
+            (attr::OWNER_KIND, s("Deployment")),
+            (attr::OWNER_NAME, s("web-v2")),
+        ],
+    ));
+    let moved = enriched_event_of_pod(&mut g, 31);
+    assert_eq!(moved.attribute(attr::DEPLOYMENT), Some(&s("web-v2")));
+    // The ReplicaSet expires (the pod is refreshed, the ReplicaSet is not): the workload is
+    // the ReplicaSet again, as `describe` says.
+    let ttl = EntityLimits::default().ttl_ns;
+    let late = 31 + ttl / 2 + 1;
+    g.observe(&ev(
+        "k8s.pod.updated",
+        late,
+        &[
+            (attr::OBJECT_KIND, s("Pod")),
+            (attr::POD_UID, s(UID)),
+            (attr::POD_NAME, s("web-7d9-xyz")),
+        ],
+    ));
+    let _ = enriched_event_of_pod(&mut g, late);
+    g.expire(31 + ttl + 1);
+    let after = enriched_event_of_pod(&mut g, 31 + ttl + 2);
+    assert_eq!(after.attribute(attr::DEPLOYMENT), None);
+    assert_eq!(after.attribute(attr::REPLICASET), Some(&s("web-7d9")));
+    let r = g.resolve(&after);
+    assert_eq!(g.describe(&r).workload_kind, Some("ReplicaSet"));
+}

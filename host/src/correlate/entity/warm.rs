@@ -1,6 +1,8 @@
 //! Cache warming for a batch: the table entries its events will read, loaded in passes of
 //! independent lookups so the CPU overlaps their misses (see `CorrelationStage::warm`).
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 
 use super::{EntityGraph, Name};
@@ -49,6 +51,10 @@ impl EntityGraph {
                         len(&pod.owner_name),
                         len(&pod.replicaset_key),
                     ));
+                    // The reference count of its shared attribute list (enrichment takes
+                    // a reference).
+                    let shared = pod.shared.0.borrow();
+                    std::hint::black_box(shared.as_ref().map(|(_, list)| Arc::strong_count(list)));
                 }
                 window(&p.hints.window);
             }
