@@ -11,6 +11,11 @@
 //!    ring-to-sink latency (p50/p99/max). An event's latency includes the wait behind the
 //!    events of its burst. The pipeline thread's CPU is printed with the part of it spent on
 //!    batches (`tapio_pipeline_busy_seconds_total`; the rest is spinning on an empty ring).
+//!    A second line gives the producer's side: bursts that took over 50 us to make and push
+//!    (their events carry the time the burst began, so such a stall would count in the
+//!    latency without being the pipeline's). `CORRELATION_BENCH_TRACE=FILE` writes one line
+//!    per batch the sink received (`unix_ns events max_latency_ns`), to see how a backlog
+//!    builds and drains.
 //! 3. Memory under a stream of unique entities: 2 M events of never-repeating pids,
 //!    cgroups, containers and peers; prints entity table sizes and RSS growth.
 //! 4. Group events: the cost of closing a confirmed group into its event (root cause, chain,
@@ -231,10 +236,15 @@ fn part1() {
     );
 }
 
+/// Per batch the sink received: when, how many events, the longest latency in it.
+type BatchTrace = Arc<Mutex<Vec<(u64, usize, u64)>>>;
+
 #[derive(Clone)]
 struct LatencySink {
     events: Arc<AtomicU64>,
     hist: Arc<Mutex<Histogram<u64>>>,
+    /// Kept only with `CORRELATION_BENCH_TRACE`.
+    trace: Option<BatchTrace>,
 }
 
 impl Sink for LatencySink {
@@ -244,8 +254,14 @@ impl Sink for LatencySink {
     fn write(&mut self, batch: &EventBatch) -> Result<(), SinkError> {
         let now = now_unix_nanos();
         let mut hist = self.hist.lock();
+        let mut longest = 0;
         for e in batch.iter().filter(|e| e.source == "bench") {
-            hist.saturating_record(now.saturating_sub(e.timestamp_ns).max(1));
+            let latency = now.saturating_sub(e.timestamp_ns).max(1);
+            longest = longest.max(latency);
+            hist.saturating_record(latency);
+        }
+        if let Some(trace) = &self.trace {
+            trace.lock().push((now, batch.len(), longest));
         }
         self.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -269,6 +285,7 @@ fn part2() {
         hist: Arc::new(Mutex::new(
             Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
         )),
+        trace: std::env::var_os("CORRELATION_BENCH_TRACE").map(|_| BatchTrace::default()),
     };
     let (producer, consumer) = tapio_ring::ring::<Event>(65_536);
     let handle = pipeline::spawn(
@@ -289,12 +306,18 @@ fn part2() {
     let start = Instant::now();
     let mut sent = 0u64;
     let mut refused = 0u64;
+    let (mut push_max_ns, mut push_slow) = (0u64, 0u64);
     // Pace the rate: every wake-up pushes what is due, in bursts of `burst` events.
     while start.elapsed() < Duration::from_secs(secs) {
         let due = (start.elapsed().as_nanos() as u64) * rate / 1_000_000_000;
         while sent < due {
             let now = now_unix_nanos();
             let pushed = producer.push_with(burst as usize, |_| mixed(&mut rng, now));
+            // Time spent making and pushing the burst counts in its events' latency (they
+            // carry `now`): a producer stall shows up here, not in the pipeline.
+            let push_ns = now_unix_nanos().saturating_sub(now);
+            push_max_ns = push_max_ns.max(push_ns);
+            push_slow += u64::from(push_ns > 50_000);
             refused += burst - pushed as u64;
             sent += burst;
         }
@@ -319,6 +342,19 @@ fn part2() {
         hist.value_at_quantile(0.5) as f64 / 1e3,
         hist.value_at_quantile(0.99) as f64 / 1e3,
         hist.max() as f64 / 1e3,
+    );
+    if let (Some(path), Some(trace)) = (std::env::var_os("CORRELATION_BENCH_TRACE"), &sink.trace) {
+        let lines: String = trace
+            .lock()
+            .iter()
+            .map(|(at, events, longest)| format!("{at} {events} {longest}\n"))
+            .collect();
+        std::fs::write(&path, lines).expect("CORRELATION_BENCH_TRACE: write the batch trace");
+    }
+    println!(
+        "part 2 producer: {push_slow} of {} bursts took over 50 us to make and push, longest {:.1} us",
+        sent / burst,
+        push_max_ns as f64 / 1e3,
     );
 }
 
