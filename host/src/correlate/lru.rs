@@ -151,6 +151,15 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             .map(|s| &s.value)
     }
 
+    /// Asks the CPU to fetch the first `len` bytes of the entry in bucket `bucket` (a hint
+    /// from [`BoundedMap::get_with_bucket`]) without waiting for them: the entry's key is
+    /// not checked, so a stale hint only fetches another entry.
+    pub fn prefetch_bucket(&self, bucket: usize, len: usize) {
+        if let Some(slot) = self.table.get_bucket(bucket) {
+            crate::correlate::warm::prefetch(slot, len.min(std::mem::size_of::<Slot<K, V>>()));
+        }
+    }
+
     /// The stored key and value of `key`, without touching it (shares the stored key).
     pub fn get_key_value<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<(&K, &V)>
     where

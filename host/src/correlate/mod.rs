@@ -30,7 +30,7 @@ mod splice;
 pub mod stats;
 pub mod view;
 pub mod vocab;
-mod warm;
+pub(crate) mod warm;
 
 use std::collections::HashSet;
 use std::sync::mpsc::Receiver;

@@ -13,7 +13,7 @@ pub(super) const ENRICHMENT_BYTES: usize = 2 * std::mem::size_of::<crate::event:
 
 /// Asks the CPU to fetch the cache lines of `len` bytes from `at`. A hint only: the address
 /// need not be valid memory (it is never dereferenced).
-pub(super) fn prefetch<T>(at: *const T, len: usize) {
+pub(crate) fn prefetch<T>(at: *const T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         let start = at as usize;

@@ -300,10 +300,14 @@ impl Enricher {
         }
     }
 
-    /// Loads the window in the bucket `hint` names into the cache (see `EntityGraph::warm`).
+    /// Asks the CPU to fetch the window in the bucket `hint` names, without waiting for it
+    /// (see `EntityGraph::warm`).
     pub fn warm_window(&self, hint: &BucketHint) {
-        if let Some(bucket) = hint.get() {
-            std::hint::black_box(self.windows.get_bucket(bucket).map(|(_, w)| w.opened_ns));
+        if let Some(entry) = hint
+            .get()
+            .and_then(|bucket| self.windows.get_bucket(bucket))
+        {
+            crate::correlate::warm::prefetch(entry, std::mem::size_of_val(entry));
         }
     }
 

@@ -8,7 +8,7 @@
 //! resolved attributes an event does not carry yet (OpenTelemetry names); `topology.rs`
 //! answers the impact assessment (downstream dependents, a pod's services and labels).
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -96,9 +96,15 @@ pub struct CgroupInfo {
     pub unit: Option<Name>,
 }
 
-/// What is known about a pod (names inline: enrichment copies them into events).
+/// What is known about a pod (names inline: its shared attribute list is built from them).
+/// `repr(C)` keeps the list first, beside the table's key: an event of a known pod reads
+/// the key and the list, not the names behind them.
 #[derive(Debug, Clone, Default)]
+#[repr(C)]
 pub struct PodInfo {
+    /// The entity attributes enrichment attaches to the pod's events, built on first use
+    /// (see [`EntityGraph::pod_attributes`]).
+    shared: SharedPodAttributes,
     /// Name.
     pub name: Option<CompactString>,
     /// Namespace.
@@ -115,9 +121,6 @@ pub struct PodInfo {
     pub ip: Option<CompactString>,
     /// Labels (`k=v,k=v`).
     pub labels: Option<CompactString>,
-    /// The entity attributes enrichment attaches to the pod's events, built on first use
-    /// (see [`EntityGraph::pod_attributes`]).
-    shared: SharedPodAttributes,
 }
 
 /// A pod's entity attributes (uid, name, namespace, node, workload) as one list its events
@@ -704,17 +707,25 @@ impl EntityGraph {
         self.replicaset_events + self.replicasets.evicted()
     }
 
+    /// The pod's shared attribute list if it is built and current.
+    fn current_pod_attributes<'p>(&self, p: &'p PodInfo) -> Option<Ref<'p, SharedAttributes>> {
+        let version = self.workload_version();
+        Ref::filter_map(p.shared.0.borrow(), |cached| match cached {
+            Some((built, list)) if *built == version => Some(list),
+            _ => None,
+        })
+        .ok()
+    }
+
     /// The entity attributes of pod `uid` (its entry `p`) as one shared list, in the order
     /// enrichment appends them: `k8s.pod.uid`, `k8s.pod.name`, `k8s.namespace.name`,
     /// `k8s.node.name`, then the workload's `k8s.<kind>.name`. Built once per pod and
     /// workload version; every later event of the pod takes a reference.
     pub fn pod_attributes(&self, uid: &str, p: &PodInfo) -> SharedAttributes {
-        let version = self.workload_version();
-        if let Some((built, list)) = &*p.shared.0.borrow() {
-            if *built == version {
-                return Arc::clone(list);
-            }
+        if let Some(list) = self.current_pod_attributes(p) {
+            return Arc::clone(&list);
         }
+        let version = self.workload_version();
         let mut d = Described::default();
         self.describe_pod(p, &mut d);
         let text = |key: &'static str, value: &str| Attribute {

@@ -3,60 +3,69 @@
 
 use std::sync::Arc;
 
-use compact_str::CompactString;
-
-use super::{EntityGraph, Name};
+use super::{EntityGraph, PodInfo, ProcInfo};
 use crate::correlate::lru::BucketHint;
+use crate::correlate::warm::prefetch;
+
+/// Bytes of a pod's table entry an event of a known pod reads: the key and the shared
+/// list's cell at the head of [`PodInfo`] (`repr(C)`).
+const POD_ENTRY_HEAD: usize = 64;
+
+/// Asks the CPU to fetch the reference count and first bytes of a shared allocation.
+fn prefetch_arc<T: ?Sized>(a: &Arc<T>) {
+    // The counts sit just before the data (`ArcInner`); the address is never dereferenced.
+    let data = Arc::as_ptr(a).cast::<u8>();
+    prefetch(data.wrapping_sub(2 * std::mem::size_of::<usize>()), 64);
+}
 
 impl EntityGraph {
-    /// Loads what a batch of events about `pids` will read (process entries, their
-    /// container and pod ids, pod entries) into the cache, one table per pass, and calls
-    /// `window` with each process's trace-window hint (for the enricher's table). One
-    /// event's walk pid -> ids -> pod is a chain of dependent cache misses; a pass of
-    /// independent lookups over many events lets the CPU overlap them.
+    /// Brings what a batch of events about `pids` will read into the cache: process
+    /// entries, their container and pod ids, pod entries and their shared attribute lists,
+    /// and (through `window`, with each process's trace-window hint) the enricher's
+    /// windows. One event's walk pid -> ids -> pod is a chain of dependent cache misses. In
+    /// each pass, one per level of that chain, the misses of all the events overlap: the
+    /// process lookups load (a lookup must read the key), everything whose address is then
+    /// known is prefetched, which does not hold up the CPU while the memory arrives.
     pub fn warm(&self, pids: &[u32], mut window: impl FnMut(&BucketHint)) {
         for pid in pids {
-            std::hint::black_box(self.procs.get(pid));
-        }
-        let first_byte = |n: &Option<Name>| n.as_ref().and_then(|n| n.as_bytes().first().copied());
-        for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                // Every field `observe` and `resolve` read (the entry spans cache lines),
-                // and the first bytes of the container id and pod uid.
-                std::hint::black_box((
-                    first_byte(&p.container),
-                    first_byte(&p.pod_uid),
-                    p.cgroup_path.is_some(),
-                    p.unit.is_some(),
-                    p.cgroup_id,
-                    p.ppid,
-                    p.exe.as_ref().map(CompactString::len),
-                ));
+                // The entry spans cache lines; the lookup loaded the key's.
+                prefetch(p, std::mem::size_of::<ProcInfo>());
             }
         }
         for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                if let Some(pod) = p
-                    .pod_uid
-                    .as_ref()
-                    .and_then(|uid| self.pod(uid, Some(&p.hints.pod)))
-                {
-                    // The fields `describe` reads span the entry's cache lines.
-                    let len = |s: &Option<CompactString>| s.as_ref().map(CompactString::len);
-                    std::hint::black_box((
-                        len(&pod.name),
-                        len(&pod.namespace),
-                        len(&pod.node),
-                        len(&pod.owner_kind),
-                        len(&pod.owner_name),
-                        len(&pod.replicaset_key),
-                    ));
-                    // The reference count of its shared attribute list (enrichment takes
-                    // a reference).
-                    let shared = pod.shared.0.borrow();
-                    std::hint::black_box(shared.as_ref().map(|(_, list)| Arc::strong_count(list)));
+                // The ids `resolve` shares (their counts), the pod entry (through the
+                // process's hint) and the trace window.
+                if let Some(c) = &p.container {
+                    prefetch_arc(c);
+                }
+                if let Some(uid) = &p.pod_uid {
+                    prefetch_arc(uid);
+                }
+                if let Some(bucket) = p.hints.pod.get() {
+                    self.pods.prefetch_bucket(bucket, POD_ENTRY_HEAD);
                 }
                 window(&p.hints.window);
+            }
+        }
+        for pid in pids {
+            let Some(p) = self.procs.get(pid) else {
+                continue;
+            };
+            let Some(pod) = p
+                .pod_uid
+                .as_ref()
+                .and_then(|uid| self.pod(uid, Some(&p.hints.pod)))
+            else {
+                continue;
+            };
+            match self.current_pod_attributes(pod) {
+                // Enrichment takes a reference to the pod's list.
+                Some(list) => prefetch_arc(&list),
+                // The list will be built from the names `describe_pod` reads, which span
+                // the entry's cache lines.
+                None => prefetch(pod, std::mem::size_of::<PodInfo>()),
             }
         }
     }
