@@ -9,6 +9,7 @@
 //! answers the impact assessment (downstream dependents, a pod's services and labels).
 
 use std::cell::{Ref, RefCell};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -59,8 +60,9 @@ pub struct ProcInfo {
     pub ppid: Option<u32>,
     /// Executable name.
     pub exe: Option<CompactString>,
-    /// Cgroup id.
-    pub cgroup_id: Option<u64>,
+    /// Cgroup id (never 0; `NonZeroU64` keeps the entry, with its table slot, within two
+    /// cache lines).
+    pub cgroup_id: Option<NonZeroU64>,
     /// Cgroup path (from an event or `/proc/<pid>/cgroup`).
     pub cgroup_path: Option<Name>,
     /// Container id.
@@ -401,7 +403,7 @@ impl EntityGraph {
         let p = self.procs.entry(pid, now_ns, ProcInfo::default);
         p.cgroup_path = Some(name(path));
         if p.cgroup_id.is_none() {
-            p.cgroup_id = cgroup_id;
+            p.cgroup_id = cgroup_id.and_then(NonZeroU64::new);
         }
         set(&mut p.container, owner.container_id.as_deref());
         set(&mut p.pod_uid, owner.pod_uid.as_deref());
@@ -431,8 +433,8 @@ impl EntityGraph {
                 p.ppid = Some(ppid);
             }
             set_compact(&mut p.exe, v.exe);
-            if e.cgroup_id.is_some() {
-                p.cgroup_id = e.cgroup_id;
+            if let Some(cg) = e.cgroup_id.and_then(NonZeroU64::new) {
+                p.cgroup_id = Some(cg);
             }
             set(&mut p.cgroup_path, v.cgroup_path);
             if let Some(c) = container {
@@ -630,7 +632,7 @@ impl EntityGraph {
             cgroup_path: share(v.cgroup_path, proc.and_then(|p| p.cgroup_path.as_ref())),
         };
         if let Some(p) = proc {
-            r.cgroup_id = r.cgroup_id.or(p.cgroup_id);
+            r.cgroup_id = r.cgroup_id.or(p.cgroup_id.map(NonZeroU64::get));
             fill(&mut r.cgroup_path, &p.cgroup_path);
             fill(&mut r.container, &p.container);
             fill(&mut r.pod_uid, &p.pod_uid);
