@@ -1,6 +1,7 @@
 //! Cache warming of the correlation stage: before a chunk of events is processed, the
-//! memory it will touch is loaded (entity tables through `EntityGraph::warm`, trace windows,
-//! the events' attribute lists), so the misses overlap instead of stalling each event.
+//! memory it will touch is loaded or prefetched (entity tables through `EntityGraph::warm`,
+//! trace windows, the events' attribute lists), so the misses overlap instead of stalling
+//! each event.
 
 /// Events whose table entries are brought into the cache together (`CorrelationStage::warm`)
 /// before they are processed: enough lookups to overlap, few enough that their entries are
