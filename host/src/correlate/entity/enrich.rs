@@ -9,7 +9,7 @@
 
 use compact_str::CompactString;
 
-use super::{Described, EntityGraph, Resolved};
+use super::{EntityGraph, Resolved};
 use crate::correlate::view::{bit, View, JOB_NAME};
 use crate::correlate::vocab::attr;
 use crate::event::{Attribute, Event, Value};
@@ -65,25 +65,16 @@ pub fn enrich_missing(e: &mut Event, graph: &EntityGraph, r: &Resolved, present:
     if e.container_id.is_none() {
         e.container_id.clone_from(&r.container);
     }
-    let proc = r.pid.and_then(|pid| graph.procs.get(&pid));
-    let pod = r
-        .pod_uid
-        .as_ref()
-        .and_then(|uid| Some((uid, graph.pod(uid, proc.map(|p| &p.hints.pod))?)));
-    let mut d = Described::default();
-    if let Some(p) = proc {
-        d.ppid = p.ppid;
-        d.exe = p.exe.as_deref();
-    }
+    let (mut d, pod) = graph.process_and_pod(r);
     // The pod's attributes: its shared list, unless the event names the pod itself.
     let mut pod_present = present;
-    match pod {
-        Some((uid, p)) if present & POD_KEYS == 0 && e.shared_attributes.is_none() => {
+    match (pod, &r.pod_uid) {
+        (Some(p), Some(uid)) if present & POD_KEYS == 0 && e.shared_attributes.is_none() => {
             e.shared_attributes = Some(graph.pod_attributes(uid, p));
             pod_present |= POD_KEYS;
         }
-        Some((_, p)) => graph.describe_pod(p, &mut d),
-        None => {}
+        (Some(p), _) => graph.describe_pod(p, &mut d),
+        (None, _) => {}
     }
     let workload = workload_attribute(d.workload_kind);
     // At most one growth of the attribute list.

@@ -131,6 +131,17 @@ pub struct PodInfo {
 #[derive(Debug, Default)]
 struct SharedPodAttributes(RefCell<Option<(u64, SharedAttributes)>>);
 
+impl SharedPodAttributes {
+    /// The list, if it was built at workload version `version`.
+    fn current(&self, version: u64) -> Option<Ref<'_, SharedAttributes>> {
+        Ref::filter_map(self.0.borrow(), |cached| match cached {
+            Some((built, list)) if *built == version => Some(list),
+            _ => None,
+        })
+        .ok()
+    }
+}
+
 impl Clone for SharedPodAttributes {
     /// A copy of a pod builds its own list on first use.
     fn clone(&self) -> Self {
@@ -665,6 +676,16 @@ impl EntityGraph {
     /// What the tables say about `r`: parent and executable of its process, name,
     /// namespace, node and workload of its pod (ReplicaSet -> Deployment).
     pub fn describe(&self, r: &Resolved) -> Described<'_> {
+        let (mut d, pod) = self.process_and_pod(r);
+        if let Some(p) = pod {
+            self.describe_pod(p, &mut d);
+        }
+        d
+    }
+
+    /// The process fields of [`EntityGraph::describe`] (parent, executable) and the pod
+    /// entry of `r`, found through the process's bucket hint.
+    fn process_and_pod(&self, r: &Resolved) -> (Described<'_>, Option<&PodInfo>) {
         let mut d = Described::default();
         let proc = r.pid.and_then(|pid| self.procs.get(&pid));
         if let Some(p) = proc {
@@ -672,10 +693,8 @@ impl EntityGraph {
             d.exe = p.exe.as_deref();
         }
         let pod_hint = proc.map(|p| &p.hints.pod);
-        if let Some(p) = r.pod_uid.as_ref().and_then(|uid| self.pod(uid, pod_hint)) {
-            self.describe_pod(p, &mut d);
-        }
-        d
+        let pod = r.pod_uid.as_ref().and_then(|uid| self.pod(uid, pod_hint));
+        (d, pod)
     }
 
     /// Fills the pod fields of `d` from `p`: name, namespace, node and workload
@@ -711,12 +730,7 @@ impl EntityGraph {
 
     /// The pod's shared attribute list if it is built and current.
     fn current_pod_attributes<'p>(&self, p: &'p PodInfo) -> Option<Ref<'p, SharedAttributes>> {
-        let version = self.workload_version();
-        Ref::filter_map(p.shared.0.borrow(), |cached| match cached {
-            Some((built, list)) if *built == version => Some(list),
-            _ => None,
-        })
-        .ok()
+        p.shared.current(self.workload_version())
     }
 
     /// The entity attributes of pod `uid` (its entry `p`) as one shared list, in the order
@@ -724,10 +738,10 @@ impl EntityGraph {
     /// `k8s.node.name`, then the workload's `k8s.<kind>.name`. Built once per pod and
     /// workload version; every later event of the pod takes a reference.
     pub fn pod_attributes(&self, uid: &str, p: &PodInfo) -> SharedAttributes {
-        if let Some(list) = self.current_pod_attributes(p) {
+        let version = self.workload_version();
+        if let Some(list) = p.shared.current(version) {
             return Arc::clone(&list);
         }
-        let version = self.workload_version();
         let mut d = Described::default();
         self.describe_pod(p, &mut d);
         let text = |key: &'static str, value: &str| Attribute {
