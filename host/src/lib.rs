@@ -12,5 +12,6 @@ pub mod event;
 pub mod export;
 pub mod pipeline;
 pub mod plugin;
+mod prefetch;
 pub mod sink;
 pub mod telemetry;

@@ -156,7 +156,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     /// not checked, so a stale hint only fetches another entry.
     pub fn prefetch_bucket(&self, bucket: usize, len: usize) {
         if let Some(slot) = self.table.get_bucket(bucket) {
-            crate::correlate::warm::prefetch(slot, len.min(std::mem::size_of::<Slot<K, V>>()));
+            crate::prefetch::prefetch(slot, len.min(std::mem::size_of::<Slot<K, V>>()));
         }
     }
 

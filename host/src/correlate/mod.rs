@@ -30,7 +30,7 @@ mod splice;
 pub mod stats;
 pub mod view;
 pub mod vocab;
-pub(crate) mod warm;
+mod warm;
 
 use std::collections::HashSet;
 use std::sync::mpsc::Receiver;
@@ -49,10 +49,11 @@ use crate::correlate::splice::Splice;
 use crate::correlate::stats::{set, CorrelationStats};
 use crate::correlate::view::View;
 use crate::correlate::vocab::types;
-use crate::correlate::warm::{prefetch, ENRICHMENT_BYTES, WARM_CHUNK};
+use crate::correlate::warm::{ENRICHMENT_BYTES, WARM_CHUNK};
 use crate::event::{Event, Severity};
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
+use crate::prefetch::prefetch;
 
 pub use stats::CorrelationStats as Stats;
 

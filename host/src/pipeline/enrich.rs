@@ -307,7 +307,7 @@ impl Enricher {
             .get()
             .and_then(|bucket| self.windows.get_bucket(bucket))
         {
-            crate::correlate::warm::prefetch(entry, std::mem::size_of_val(entry));
+            crate::prefetch::prefetch(entry, std::mem::size_of_val(entry));
         }
     }
 

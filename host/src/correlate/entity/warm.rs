@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{EntityGraph, PodInfo, ProcInfo};
 use crate::correlate::lru::BucketHint;
-use crate::correlate::warm::prefetch;
+use crate::prefetch::prefetch;
 
 /// Bytes of a pod's table entry an event of a known pod reads: the key and the shared
 /// list's cell at the head of [`PodInfo`] (`repr(C)`).
