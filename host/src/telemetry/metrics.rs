@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
@@ -42,11 +42,12 @@ fn plugin_label(name: &'static str) -> Labels {
     vec![(Cow::Borrowed("plugin"), Cow::Borrowed(name))]
 }
 
-pub(crate) fn counter_family(
+/// A counter family; values are counts (`u64`) or, for time, seconds (`f64`).
+pub(crate) fn counter_family<N: EncodeCounterValue + Copy>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    samples: &[(Labels, u64)],
+    samples: &[(Labels, N)],
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(
         name,
@@ -58,22 +59,6 @@ pub(crate) fn counter_family(
         ConstCounter::new(*value).encode(family.encode_family(labels)?)?;
     }
     Ok(())
-}
-
-/// One counter sample with a fractional value (seconds).
-fn counter_float(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    value: f64,
-) -> Result<(), std::fmt::Error> {
-    let family = encoder.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Counter,
-    )?;
-    ConstCounter::new(value).encode(family)
 }
 
 pub(crate) fn gauge_family(
@@ -430,11 +415,11 @@ impl Collector for HostCollector {
             "Batches drained from the ring.",
             &[(Vec::new(), p.batches.load(Ordering::Relaxed))],
         )?;
-        counter_float(
+        counter_family(
             &mut encoder,
             "tapio_pipeline_busy_seconds",
             "Time the pipeline thread spent on batches (stages and sinks); its rate is the thread's busy share.",
-            p.busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            &[(Vec::new(), p.busy_ns.load(Ordering::Relaxed) as f64 / 1e9)],
         )?;
         gauge(
             &mut encoder,
