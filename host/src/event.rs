@@ -72,12 +72,14 @@ impl TraceContext {
 /// Lowercase hex of `bytes` (trace and span ids).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    // Bytes first, one check at the end: pushing `char`s re-checks capacity and UTF-8
+    // width for every digit (ids and trace ids are written for every exported event).
+    let mut digits = vec![0; bytes.len() * 2];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    s
+    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 /// An owned attribute value.

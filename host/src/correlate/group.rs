@@ -344,7 +344,7 @@ impl Builder<'_> {
             .collect();
         let contributing: Vec<serde_json::Value> =
             x.contributing.iter().map(|&s| step_json(s, None)).collect();
-        push(&mut e, "tapio.group.id", s(g.id.clone()));
+        push(&mut e, "tapio.group.id", s(g.id()));
         push(&mut e, "tapio.group.intent", s(rule.intent.as_str()));
         push(&mut e, "tapio.group.rule", s(rule.id.as_str()));
         push(&mut e, "tapio.group.rule.origin", s(rule.origin.as_str()));
@@ -499,7 +499,7 @@ impl Builder<'_> {
             parent_span_id: [0; 8],
             flags: 1,
         });
-        push(&mut e, "tapio.group.id", s(g.id.clone()));
+        push(&mut e, "tapio.group.id", s(g.id()));
         push(&mut e, "tapio.group.rule", s(rule.id.as_str()));
         push(&mut e, "tapio.group.intent", s(rule.intent.as_str()));
         push(&mut e, "tapio.group.entity", s(g.key.clone()));

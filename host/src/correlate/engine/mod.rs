@@ -123,9 +123,7 @@ pub struct OpenGroup {
     pub rule: usize,
     /// Entity key the members share.
     pub key: CompactString,
-    /// Group id (the hex of its trace id).
-    pub id: CompactString,
-    /// Trace id of the group's trace.
+    /// Trace id of the group's trace (its hex is the group id, [`OpenGroup::id`]).
     pub trace_id: [u8; 16],
     /// First member's time.
     pub first_ns: u64,
@@ -154,6 +152,12 @@ pub struct OpenGroup {
 }
 
 impl OpenGroup {
+    /// Group id: the hex of its trace id (written out only for the groups that need it,
+    /// not for every group opened).
+    pub fn id(&self) -> CompactString {
+        group_id(&self.trace_id)
+    }
+
     /// Whether step `s` reached its count.
     pub fn step_done(&self, rule: &CompiledRule, s: usize) -> bool {
         self.counts[s] >= rule.steps[s].min_count
@@ -270,7 +274,8 @@ pub struct Engine {
     limits: EngineLimits,
     rng: fastrand::Rng,
     scratch: Vec<(usize, usize)>,
-    group_ids: Vec<CompactString>,
+    /// Scratch: the trace ids of the confirmed groups one event joined.
+    group_ids: Vec<[u8; 16]>,
     /// Counters.
     pub counts: EngineCounts,
     /// Per-rule matches (same order as the rules).
@@ -285,6 +290,11 @@ fn text_attr(e: &Event, key: &str) -> Option<CompactString> {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(CompactString::new)
+}
+
+/// The id of the group with trace id `trace_id`: its hex.
+fn group_id(trace_id: &[u8; 16]) -> CompactString {
+    CompactString::new(crate::event::hex(trace_id))
 }
 
 /// The key an event has under `group_by`.
@@ -407,7 +417,6 @@ impl Engine {
                     v.insert(OpenGroup {
                         rule: ri,
                         key,
-                        id: CompactString::new(crate::event::hex(&trace_id)),
                         trace_id,
                         first_ns: e.timestamp_ns,
                         last_ns: e.timestamp_ns,
@@ -440,48 +449,47 @@ impl Engine {
             } else {
                 e.trace.map(|t| t.trace_id).unwrap_or_default()
             };
-            let member = Member {
-                event_id: e.id,
-                step: si,
-                trace_id: delivered_trace,
-                early: !joins_confirmed,
-                ts: e.timestamp_ns,
-                end_ns: e.timestamp_ns
-                    + e.attribute(attr::SPAN_DURATION)
-                        .and_then(Value::as_i64)
-                        .map_or(0, |d| d.max(0) as u64),
-                span_id,
-                event_type: e.event_type.clone(),
-                entity: r.workload_key(),
-                // Names as the event carries them (its own, else the enrichment's).
-                namespace: text_attr(e, attr::NAMESPACE),
-                names: r
-                    .unit
-                    .as_deref()
-                    .map(CompactString::new)
-                    .into_iter()
-                    .chain(
-                        [
-                            attr::POD_NAME,
-                            attr::PROCESS_EXE,
-                            attr::DEPLOYMENT,
-                            attr::STATEFULSET,
-                            attr::DAEMONSET,
-                            attr::REPLICASET,
-                        ]
-                        .into_iter()
-                        .filter_map(|k| text_attr(e, k)),
-                    )
-                    .collect(),
-                peer_port: e.attribute(attr::PEER_PORT).and_then(Value::as_i64),
-                peer: e
-                    .attribute(attr::PEER_ADDR)
-                    .or_else(|| e.attribute(attr::DNS_NAME))
-                    .and_then(Value::as_str)
-                    .map(CompactString::new),
-            };
             if g.members.len() < limits.max_members {
-                g.members.push(member);
+                g.members.push(Member {
+                    event_id: e.id,
+                    step: si,
+                    trace_id: delivered_trace,
+                    early: !joins_confirmed,
+                    ts: e.timestamp_ns,
+                    end_ns: e.timestamp_ns
+                        + e.attribute(attr::SPAN_DURATION)
+                            .and_then(Value::as_i64)
+                            .map_or(0, |d| d.max(0) as u64),
+                    span_id,
+                    event_type: e.event_type.clone(),
+                    entity: r.workload_key(),
+                    // Names as the event carries them (its own, else the enrichment's).
+                    namespace: text_attr(e, attr::NAMESPACE),
+                    names: r
+                        .unit
+                        .as_deref()
+                        .map(CompactString::new)
+                        .into_iter()
+                        .chain(
+                            [
+                                attr::POD_NAME,
+                                attr::PROCESS_EXE,
+                                attr::DEPLOYMENT,
+                                attr::STATEFULSET,
+                                attr::DAEMONSET,
+                                attr::REPLICASET,
+                            ]
+                            .into_iter()
+                            .filter_map(|k| text_attr(e, k)),
+                        )
+                        .collect(),
+                    peer_port: e.attribute(attr::PEER_PORT).and_then(Value::as_i64),
+                    peer: e
+                        .attribute(attr::PEER_ADDR)
+                        .or_else(|| e.attribute(attr::DNS_NAME))
+                        .and_then(Value::as_str)
+                        .map(CompactString::new),
+                });
             } else {
                 g.dropped_members += 1;
                 self.counts.dropped_members += 1;
@@ -517,8 +525,8 @@ impl Engine {
                 }
             }
             if joins_confirmed {
-                if !group_ids.contains(&g.id) {
-                    group_ids.push(g.id.clone());
+                if !group_ids.contains(&g.trace_id) {
+                    group_ids.push(g.trace_id);
                 }
                 if !tagged {
                     tagged = true;
@@ -539,7 +547,7 @@ impl Engine {
                     list.push(',');
                 }
                 list.push('"');
-                list.push_str(id);
+                list.push_str(&group_id(id));
                 list.push('"');
             }
             list.push(']');
@@ -698,7 +706,7 @@ fn tag(e: &mut Event, g: &OpenGroup, rule: &CompiledRule, step: usize, keep_trac
     if e.attribute(attr::GROUP_ID).is_none() {
         e.attributes.push(crate::event::Attribute {
             key: CompactString::const_new(attr::GROUP_ID),
-            value: Value::Str(g.id.clone()),
+            value: Value::Str(g.id()),
         });
     }
     if keep_trace {
