@@ -74,7 +74,7 @@ impl SpanIndex {
     }
 
     /// Records an `otel.span` event (ignores other events).
-    pub fn record(&mut self, e: &Event, r: &Resolved) {
+    pub fn record(&mut self, e: &Event, r: &Resolved<'_>) {
         if e.event_type != types::OTEL_SPAN {
             return;
         }
@@ -104,7 +104,7 @@ impl SpanIndex {
     }
 
     /// Whether the entity of `r` sent spans recently.
-    pub fn instrumented(&self, r: &Resolved) -> bool {
+    pub fn instrumented(&self, r: &Resolved<'_>) -> bool {
         r.pid.is_some_and(|p| self.by_pid.get(&p).is_some())
             || r.container
                 .as_ref()
@@ -112,7 +112,7 @@ impl SpanIndex {
     }
 
     /// The innermost span of the event's process (else container) that contains its time.
-    pub fn find(&self, r: &Resolved, ts: u64) -> Option<SpanRef> {
+    pub fn find(&self, r: &Resolved<'_>, ts: u64) -> Option<SpanRef> {
         r.pid
             .and_then(|p| innermost(self.by_pid.get(&p), ts))
             .or_else(|| {
@@ -148,7 +148,7 @@ pub struct Held {
     /// The event.
     pub event: Event,
     /// Its entities.
-    pub resolved: Resolved,
+    pub resolved: Resolved<'static>,
     /// Whether its trace came from its plugin.
     pub own_trace: bool,
 }

@@ -21,6 +21,7 @@ pub mod entity;
 pub mod group;
 pub mod impact;
 pub mod lru;
+mod matcher;
 pub mod predict;
 pub mod replay;
 pub mod resolver;
@@ -39,18 +40,16 @@ use std::time::Duration;
 
 use crate::config::CorrelationMode;
 use crate::correlate::attach::{DelayLine, Held, SpanIndex};
-use crate::correlate::engine::{Engine, EngineLimits, Output};
-use crate::correlate::entity::{EntityGraph, EntityLimits, Resolved};
-use crate::correlate::group::Builder;
+use crate::correlate::engine::{Engine, EngineLimits};
+use crate::correlate::entity::{EntityGraph, EntityLimits, Id};
 use crate::correlate::impact::BusinessWeights;
+use crate::correlate::matcher::{Context, Matcher};
 use crate::correlate::resolver::{Answer, Resolver};
 use crate::correlate::rules::RuleSet;
-use crate::correlate::splice::Splice;
 use crate::correlate::stats::{set, CorrelationStats};
 use crate::correlate::view::View;
-use crate::correlate::vocab::types;
 use crate::correlate::warm::{ENRICHMENT_BYTES, WARM_CHUNK};
-use crate::event::{Event, Severity};
+use crate::event::Event;
 use crate::pipeline::enrich::Enricher;
 use crate::pipeline::stage::Stage;
 use crate::prefetch::prefetch;
@@ -105,32 +104,20 @@ impl Default for Settings {
 /// The correlation stage.
 pub struct CorrelationStage {
     settings: Settings,
-    enricher: Enricher,
     graph: EntityGraph,
     resolver: Resolver,
-    engine: Engine,
-    spans: SpanIndex,
-    delay: DelayLine,
+    /// Everything that acts on a resolved event: it only reads the graph, so a resolution
+    /// borrows its ids from the graph while the event goes through.
+    matcher: Matcher,
     stats: Arc<CorrelationStats>,
     rules_rx: Option<Receiver<RuleSet>>,
     limit_types: HashSet<String, foldhash::fast::RandomState>,
     pending: Vec<Event>,
     spare: Vec<Event>,
-    resolved: Vec<Resolved>,
-    own_trace: Vec<bool>,
     answers: Vec<Answer>,
     /// Scratch: the pids of a batch (`warm`).
     pids: Vec<u32>,
-    outputs: Vec<Output>,
     released: Vec<Held>,
-    /// How a batch's output differs from the batch (processed in place).
-    splice: Splice,
-    /// Scratch: the events one event put out (itself when it was not in the batch, and the
-    /// group or prediction events it produced).
-    emitted: Vec<Event>,
-    rng: fastrand::Rng,
-    attached: u64,
-    predictions: u64,
 }
 
 /// Event types whose events feed `time_to_limit` predictions that read cgroup limits.
@@ -164,34 +151,31 @@ impl CorrelationStage {
         let stats = Arc::new(CorrelationStats::default());
         set(&stats.rules, rules.len() as u64);
         let ttl = settings.entities.ttl_ns;
+        let limit_types = limit_types(&rules);
+        let engine = Engine::new(
+            rules,
+            settings.engine,
+            fastrand::Rng::with_seed(rng.u64(..)),
+        );
         CorrelationStage {
             graph: EntityGraph::new(settings.entities),
-            spans: SpanIndex::new(settings.entities.max_processes, ttl),
-            delay: DelayLine::new(settings.max_delayed),
-            limit_types: limit_types(&rules),
-            engine: Engine::new(
-                rules,
-                settings.engine,
-                fastrand::Rng::with_seed(rng.u64(..)),
+            matcher: Matcher::new(
+                enricher,
+                SpanIndex::new(settings.entities.max_processes, ttl),
+                DelayLine::new(settings.max_delayed),
+                engine,
+                rng,
             ),
+            limit_types,
             settings,
-            enricher,
             resolver,
             stats,
             rules_rx: None,
             pending: Vec::new(),
             spare: Vec::new(),
-            resolved: Vec::new(),
-            own_trace: Vec::new(),
             answers: Vec::new(),
             pids: Vec::new(),
-            outputs: Vec::new(),
             released: Vec::new(),
-            splice: Splice::default(),
-            emitted: Vec::new(),
-            rng,
-            attached: 0,
-            predictions: 0,
         }
     }
 
@@ -213,7 +197,7 @@ impl CorrelationStage {
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.matcher.engine
     }
 
     fn apply_rule_updates(&mut self) {
@@ -228,9 +212,10 @@ impl CorrelationStage {
             self.stats
                 .rule_reloads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.engine.replace_rules(rules, &mut self.outputs);
             let mut pending = std::mem::take(&mut self.pending);
-            self.emit(&mut pending);
+            let (m, cx) = self.matcher_in_context();
+            m.engine.replace_rules(rules, &mut m.outputs);
+            m.emit(cx, &mut pending);
             self.pending = pending;
         }
     }
@@ -247,10 +232,12 @@ impl CorrelationStage {
                     self.graph.learn_proc_cgroup(pid, &path, cgroup_id, now_ns);
                 }
                 Answer::Limit { path, max } => {
-                    if self.engine.cgroup_limits.len() >= self.settings.entities.max_workloads {
-                        self.engine.cgroup_limits.clear();
+                    if self.matcher.engine.cgroup_limits.len()
+                        >= self.settings.entities.max_workloads
+                    {
+                        self.matcher.engine.cgroup_limits.clear();
                     }
-                    self.engine.cgroup_limits.insert(path, max);
+                    self.matcher.engine.cgroup_limits.insert(path, max);
                 }
             }
         }
@@ -268,123 +255,35 @@ impl CorrelationStage {
             prefetch(e.attributes.as_ptr_range().end, ENRICHMENT_BYTES);
             pids.extend(e.pid);
         }
-        let enricher = &self.enricher;
+        let enricher = &self.matcher.enricher;
         self.graph.warm(&pids, |hint| enricher.warm_window(hint));
         self.pids = pids;
+    }
+
+    /// Correlates the held events whose wait is over by `now_ns`, pushed to `out`.
+    fn release_held(&mut self, now_ns: u64, out: &mut Vec<Event>) {
+        let mut released = std::mem::take(&mut self.released);
+        let (m, cx) = self.matcher_in_context();
+        m.release(cx, now_ns, &mut released, out);
+        self.released = released;
+    }
+
+    /// The matcher, with what it reads of the rest of the stage.
+    fn matcher_in_context(&mut self) -> (&mut Matcher, Context<'_>) {
+        let cx = Context {
+            graph: &self.graph,
+            settings: &self.settings,
+        };
+        (&mut self.matcher, cx)
     }
 
     fn semantic(&self) -> bool {
         self.settings.mode == CorrelationMode::Semantic
     }
 
-    /// Attachment, matching and output of one event, pushed to `out`.
-    fn correlate(&mut self, mut e: Event, r: Resolved, own_trace: bool, out: &mut Vec<Event>) {
-        self.correlate_in_place(&mut e, &r, own_trace);
-        out.push(e);
-        self.emit(out);
-    }
-
-    /// Attachment and matching of one event where it lies; what it produced waits in
-    /// `self.outputs`.
-    fn correlate_in_place(&mut self, e: &mut Event, r: &Resolved, own_trace: bool) {
-        let mut keep = own_trace;
-        if !own_trace && e.event_type != types::OTEL_SPAN {
-            if let Some(s) = self.spans.find(r, e.timestamp_ns) {
-                attach::attach(e, &s);
-                self.attached += 1;
-                keep = true;
-            }
-        }
-        self.engine.on_event(e, r, keep, &mut self.outputs);
-    }
-
-    /// Correlates the event at `at` of the batch (`resolved`: its entities): held back for
-    /// its spans (it leaves the batch), or matched where it lies. What it puts out besides
-    /// itself follows it.
-    fn correlate_at(
-        &mut self,
-        batch: &mut [Event],
-        at: usize,
-        resolved: &mut Resolved,
-        own_trace: bool,
-        now_ns: u64,
-    ) {
-        let e = &mut batch[at];
-        self.spans.record(e, resolved);
-        let mut emitted = std::mem::take(&mut self.emitted);
-        let delay_ns = self.settings.attach_delay.as_nanos() as u64;
-        if delay_ns > 0
-            && !own_trace
-            && e.event_type != types::OTEL_SPAN
-            && self.spans.instrumented(resolved)
-        {
-            let placeholder = Event::new("", e.source, Severity::Info, e.timestamp_ns);
-            let held = Held {
-                release_ns: now_ns.saturating_add(delay_ns),
-                event: std::mem::replace(e, placeholder),
-                resolved: std::mem::take(resolved),
-                own_trace,
-            };
-            self.splice.remove(at);
-            if let Some(h) = self.delay.hold(held) {
-                self.correlate(h.event, h.resolved, h.own_trace, &mut emitted);
-            }
-        } else {
-            self.correlate_in_place(e, resolved, own_trace);
-            self.emit(&mut emitted);
-        }
-        for e in emitted.drain(..) {
-            self.splice.insert_after(at, e);
-        }
-        self.emitted = emitted;
-    }
-
-    /// Turns what the engine put out (`self.outputs`) into events, pushed to `out`.
-    fn emit(&mut self, out: &mut Vec<Event>) {
-        if self.outputs.is_empty() {
-            return;
-        }
-        let mut outputs = std::mem::take(&mut self.outputs);
-        for o in outputs.drain(..) {
-            match o {
-                Output::Prediction(g) => {
-                    let rule = &self.engine.rules().rules[g.rule];
-                    let b = Builder {
-                        rule,
-                        graph: &self.graph,
-                        weights: &self.settings.weights,
-                    };
-                    if let Some(mut e) = b.prediction_event(&g) {
-                        e.id = self.enricher.next_id();
-                        if let Some(t) = &mut e.trace {
-                            t.span_id = (self.rng.u64(1..)).to_be_bytes();
-                        }
-                        self.engine.note_prediction_event(g.rule, &g.key, e.id);
-                        self.predictions += 1;
-                        out.push(e);
-                    }
-                }
-                Output::Closed(g, why) => {
-                    let rule = &self.engine.rules().rules[g.rule];
-                    let b = Builder {
-                        rule,
-                        graph: &self.graph,
-                        weights: &self.settings.weights,
-                    };
-                    if let Some(mut e) = b.group_event(&g, why) {
-                        e.id = self.enricher.next_id();
-                        out.push(e);
-                    }
-                }
-            }
-        }
-        // Keep the allocation for the next event.
-        self.outputs = outputs;
-    }
-
     fn publish(&self) {
         let s = &self.stats;
-        let c = &self.engine.counts;
+        let c = &self.matcher.engine.counts;
         set(&s.groups_opened, c.opened);
         set(&s.groups_confirmed, c.confirmed);
         set(&s.groups_closed, c.closed);
@@ -393,10 +292,11 @@ impl CorrelationStage {
         set(&s.members_dropped, c.dropped_members);
         set(&s.rule_matches, c.rule_matches);
         set(&s.unkeyed_matches, c.unkeyed);
-        set(&s.predictions, self.predictions);
-        set(&s.attached_events, self.attached);
-        set(&s.delayed_events, self.delay.delayed);
-        set(&s.delay_overflow, self.delay.overflow);
+        let m = &self.matcher;
+        set(&s.predictions, m.predictions);
+        set(&s.attached_events, m.attached);
+        set(&s.delayed_events, m.delay.delayed);
+        set(&s.delay_overflow, m.delay.overflow);
         let rc = self.resolver.counts;
         set(&s.resolver_requests, rc.requests);
         set(&s.resolver_dropped, rc.dropped);
@@ -413,47 +313,71 @@ impl CorrelationStage {
     }
 
     fn publish_rule_matches(&self) {
-        let rules = &self.engine.rules().rules;
+        let rules = &self.matcher.engine.rules().rules;
         let mut m = self.stats.matches_per_rule.lock();
         m.clear();
         m.extend(
             rules
                 .iter()
-                .zip(&self.engine.matches_per_rule)
+                .zip(&self.matcher.engine.matches_per_rule)
                 .map(|(r, n)| (r.id.clone(), *n)),
         );
     }
 
-    /// Learns from, resolves and enriches each event (entity attributes; ids and traces
-    /// are the enricher's), pushing its resolution to `self.resolved`.
-    fn resolve_and_enrich(&mut self, events: &mut [Event], semantic: bool) {
-        for e in events.iter_mut() {
-            // One pass over the attributes; the cgroup path parsed once.
-            let v = View::of(e);
-            let owner = entity::owner_of(&v);
-            self.graph.observe_view(e, &v, &owner);
-            let limit_type = semantic
-                && !self.limit_types.is_empty()
-                && self.limit_types.contains(e.event_type.as_str());
-            let r = self.graph.resolve_view(&v, &owner, limit_type);
-            self.graph.observe_peer_view(e.timestamp_ns, &v, &r);
-            if let Some(pid) = r.pid {
-                if r.cgroup_path.is_none()
-                    && r.container.is_none()
-                    && !self.graph.knows_process(pid)
-                {
-                    self.resolver.ask_pid(pid, e.timestamp_ns);
-                }
+    /// Takes the event at `at` of the batch through every step: learns from it, resolves
+    /// and enriches it (entity attributes; ids and traces are the enricher's) and, in
+    /// semantic mode, matches it. Its resolution borrows the graph's ids throughout.
+    fn process_event(&mut self, batch: &mut [Event], at: usize, semantic: bool, now_ns: u64) {
+        let e = &mut batch[at];
+        // One pass over the attributes; the cgroup path parsed once.
+        let v = View::of(e);
+        let owner = entity::owner_of(&v);
+        self.graph.observe_view(e, &v, &owner);
+        let limit_type = semantic
+            && !self.limit_types.is_empty()
+            && self.limit_types.contains(e.event_type.as_str());
+        if v.peer().is_some() {
+            // Who connects to whom: learned before the event is matched, so a group it
+            // closes sees the edge. (The graph changes here, so the resolution that
+            // borrows it comes after.)
+            if let Some(client) = self
+                .graph
+                .resolve_view(&v, &owner, limit_type)
+                .workload_key()
+            {
+                self.graph.observe_client(e.timestamp_ns, &v, client);
             }
-            if limit_type {
-                if let Some(p) = v.cgroup_path.or(r.cgroup_path.as_deref()) {
-                    self.resolver.ask_limit(p, e.timestamp_ns);
-                }
+        }
+        let graph = &self.graph;
+        let r = graph.resolve_view(&v, &owner, limit_type);
+        if let Some(pid) = r.pid {
+            if r.cgroup_path.is_none() && r.container.is_none() && !graph.knows_process(pid) {
+                self.resolver.ask_pid(pid, e.timestamp_ns);
             }
-            let present = v.present;
-            entity::enrich_missing(e, &self.graph, &r, present);
-            self.own_trace.push(e.trace.is_some());
-            self.resolved.push(r);
+        }
+        if limit_type {
+            if let Some(p) = v.cgroup_path.or(r.cgroup_path.as_deref()) {
+                self.resolver.ask_limit(p, e.timestamp_ns);
+            }
+        }
+        let present = v.present;
+        entity::enrich_missing(e, graph, &r, present);
+        let own_trace = e.trace.is_some();
+        // Windows are looked up under the graph's allocation of the id (`pipeline::enrich`).
+        let hint = r.pid.and_then(|pid| graph.window_hint(pid));
+        self.matcher.enricher.stamp(
+            e,
+            r.container.as_ref().map(Id::name),
+            r.pod_uid.as_ref().map(Id::name),
+            hint,
+        );
+        if semantic {
+            let cx = Context {
+                graph,
+                settings: &self.settings,
+            };
+            self.matcher
+                .correlate_at(cx, batch, at, r, own_trace, now_ns);
         }
     }
 }
@@ -467,50 +391,31 @@ impl Stage for CorrelationStage {
         self.apply_rule_updates();
         self.apply_answers(now_ns);
         let semantic = self.semantic();
-        self.splice.clear();
+        self.matcher.splice.clear();
         // Events held for their spans whose wait is over go out first.
         let mut out = std::mem::take(&mut self.spare);
         if semantic {
-            let mut released = std::mem::take(&mut self.released);
-            self.delay.release(now_ns, &mut released);
-            for h in released.drain(..) {
-                self.correlate(h.event, h.resolved, h.own_trace, &mut out);
-            }
-            self.released = released;
+            self.release_held(now_ns, &mut out);
         }
-        // Each chunk goes through every step while its entries and events are cached, in
-        // place: an event moves only if the batch's order changes (see `Splice`).
+        // Each chunk's entries are brought into the cache, then its events go through
+        // every step one by one, in place: an event moves only if the batch's order
+        // changes (see `Splice`).
         for start in (0..batch.len()).step_by(WARM_CHUNK) {
             let end = (start + WARM_CHUNK).min(batch.len());
-            // The chunk's resolutions are dropped while their ids are still cached.
-            self.resolved.clear();
-            self.own_trace.clear();
             self.warm(&batch[start..end]);
-            self.resolve_and_enrich(&mut batch[start..end], semantic);
-            // Windows are looked up under the graph's allocation of the id (`pipeline::enrich`).
-            for (e, r) in batch[start..end].iter_mut().zip(&self.resolved) {
-                let hint = r.pid.and_then(|pid| self.graph.window_hint(pid));
-                self.enricher
-                    .stamp(e, r.container.as_ref(), r.pod_uid.as_ref(), hint);
-            }
-            if semantic {
-                let mut resolved = std::mem::take(&mut self.resolved);
-                for at in start..end {
-                    let own_trace = self.own_trace[at - start];
-                    self.correlate_at(batch, at, &mut resolved[at - start], own_trace, now_ns);
-                }
-                self.resolved = resolved;
+            for at in start..end {
+                self.process_event(batch, at, semantic, now_ns);
             }
         }
         // TTL expiry a little per batch (a whole-table pass would stall one batch).
         let sweep = batch.len().saturating_mul(SWEEP_PER_EVENT);
         self.graph.expire_some(now_ns, sweep);
-        self.enricher.expire_some(now_ns, sweep);
-        if out.is_empty() && self.splice.is_empty() {
+        self.matcher.enricher.expire_some(now_ns, sweep);
+        if out.is_empty() && self.matcher.splice.is_empty() {
             // The batch is its own output.
             self.spare = out;
         } else {
-            self.splice.apply(batch, &mut out);
+            self.matcher.splice.apply(batch, &mut out);
             std::mem::swap(batch, &mut out);
             self.spare = out;
         }
@@ -523,20 +428,16 @@ impl Stage for CorrelationStage {
         self.apply_answers(now_ns);
         if self.semantic() {
             let mut pending = std::mem::take(&mut self.pending);
-            let mut released = std::mem::take(&mut self.released);
-            self.delay.release(now_ns, &mut released);
-            for h in released.drain(..) {
-                self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
-            }
-            self.released = released;
-            self.engine.tick(now_ns, &mut self.outputs);
-            self.emit(&mut pending);
+            self.release_held(now_ns, &mut pending);
+            let (m, cx) = self.matcher_in_context();
+            m.engine.tick(now_ns, &mut m.outputs);
+            m.emit(cx, &mut pending);
             self.pending = pending;
         }
         // Expire after groups closed, so a closing group still sees its entities.
-        self.enricher.expire_some(now_ns, SWEEP_PER_TICK);
+        self.matcher.enricher.expire_some(now_ns, SWEEP_PER_TICK);
         self.graph.expire_some(now_ns, SWEEP_PER_TICK);
-        self.spans.expire(now_ns);
+        self.matcher.spans.expire(now_ns);
         self.resolver.expire(now_ns);
         self.publish();
         self.publish_rule_matches();
@@ -551,13 +452,10 @@ impl Stage for CorrelationStage {
             return;
         }
         let mut pending = std::mem::take(&mut self.pending);
-        let mut released = std::mem::take(&mut self.released);
-        self.delay.release(u64::MAX, &mut released);
-        for h in released.drain(..) {
-            self.correlate(h.event, h.resolved, h.own_trace, &mut pending);
-        }
-        self.engine.close_all(&mut self.outputs);
-        self.emit(&mut pending);
+        self.release_held(u64::MAX, &mut pending);
+        let (m, cx) = self.matcher_in_context();
+        m.engine.close_all(&mut m.outputs);
+        m.emit(cx, &mut pending);
         self.pending = pending;
         self.publish();
         self.publish_rule_matches();
@@ -567,10 +465,10 @@ impl Stage for CorrelationStage {
     /// groups; `Engine::open_groups` counts them too).
     fn open_groups(&self) -> usize {
         if self.semantic() {
-            let c = &self.engine.counts;
+            let c = &self.matcher.engine.counts;
             c.confirmed.saturating_sub(c.closed) as usize
         } else {
-            self.enricher.open_groups()
+            self.matcher.enricher.open_groups()
         }
     }
 

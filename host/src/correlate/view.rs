@@ -166,6 +166,12 @@ fn key_bit(k: &str) -> u32 {
 }
 
 impl<'a> View<'a> {
+    /// The peer the event is about: its peer address, else its server address, else its
+    /// DNS name (the network graph's key).
+    pub fn peer(&self) -> Option<&'a str> {
+        self.peer_addr.or(self.server_addr).or(self.dns_name)
+    }
+
     /// Reads `e` in one pass over its attributes.
     pub fn of(e: &'a Event) -> Self {
         let mut v = View {

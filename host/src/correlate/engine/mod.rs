@@ -298,7 +298,7 @@ fn group_id(trace_id: &[u8; 16]) -> CompactString {
 }
 
 /// The key an event has under `group_by`.
-pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved) -> Option<CompactString> {
+pub fn group_key(by: &GroupBy, e: &Event, r: &Resolved<'_>) -> Option<CompactString> {
     let text = |k: &str| text_attr(e, k);
     match by {
         GroupBy::Workload => r.workload_key(),
@@ -365,7 +365,7 @@ impl Engine {
     pub fn on_event(
         &mut self,
         e: &mut Event,
-        r: &Resolved,
+        r: &Resolved<'_>,
         keep_trace: bool,
         out: &mut Vec<Output>,
     ) {
@@ -655,7 +655,7 @@ fn collect_sample(
     spec: &crate::correlate::rules::model::PredictionSpec,
     e: &Event,
     cgroup_limits: &HashMap<CompactString, u64, RandomState>,
-    r: &Resolved,
+    r: &Resolved<'_>,
     max_samples: usize,
 ) -> bool {
     let mut before = g.samples.len();

@@ -4,7 +4,7 @@ use super::*;
 use crate::correlate::rules::load_builtin;
 use crate::event::Severity;
 
-fn pressure(container: &str, at: u64) -> (Event, Resolved) {
+fn pressure(container: &str, at: u64) -> (Event, Resolved<'static>) {
     let mut e = Event::new("container.memory_pressure", "memory", Severity::Warning, at);
     e.container_id = Some(container.into());
     let r = Resolved {
@@ -112,7 +112,12 @@ fn churn_through_the_limit_keeps_the_open_groups_bounded() {
 }
 
 /// A network event toward `peer` (the network-failure rule groups by peer).
-fn toward(peer: &str, event_type: &str, at: u64, extra: &[(&str, &str)]) -> (Event, Resolved) {
+fn toward(
+    peer: &str,
+    event_type: &str,
+    at: u64,
+    extra: &[(&str, &str)],
+) -> (Event, Resolved<'static>) {
     let mut e = Event::new(event_type, "network", Severity::Warning, at);
     e.pid = Some(42);
     let mut attrs = vec![(attr::PEER_ADDR, peer)];

@@ -7,6 +7,8 @@
 //! instead, so no key appears twice. Process attributes (unit, executable, parent) are
 //! appended.
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 
 use super::{EntityGraph, Resolved};
@@ -55,15 +57,15 @@ fn push_missing(e: &mut Event, present: u32, flag: u32, key: &'static str, value
 
 /// Adds the entity attributes an event does not carry yet (from `r` and what the graph
 /// says about it), and sets its container id when it had none.
-pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved) {
+pub fn enrich(e: &mut Event, graph: &EntityGraph, r: &Resolved<'_>) {
     let present = View::of(e).present;
     enrich_missing(e, graph, r, present);
 }
 
 /// [`enrich`] with the keys the event carries already (`View::present`).
-pub fn enrich_missing(e: &mut Event, graph: &EntityGraph, r: &Resolved, present: u32) {
+pub fn enrich_missing(e: &mut Event, graph: &EntityGraph, r: &Resolved<'_>, present: u32) {
     if e.container_id.is_none() {
-        e.container_id.clone_from(&r.container);
+        e.container_id = r.container.as_ref().map(|c| Arc::clone(c.name()));
     }
     let (mut d, pod) = graph.process_and_pod(r);
     // The pod's attributes: its shared list, unless the event names the pod itself.

@@ -21,8 +21,9 @@ use crate::correlate::vocab::{attr, types};
 use crate::event::{Attribute, Event, SharedAttributes, Value};
 use topology::ServicesVersion;
 
-/// A shared id or name. The entity tables, every [`Resolved`] and the groups share one
-/// allocation per container id, pod uid, path or name instead of copying it per event.
+/// A shared id or name. The entity tables and the events share one allocation per
+/// container id, pod uid, path or name instead of copying it per event; a [`Resolved`]
+/// borrows it ([`Id`]).
 pub type Name = Arc<str>;
 
 fn name(s: &str) -> Name {
@@ -158,23 +159,74 @@ pub struct ServiceInfo {
     pub cluster_ip: Option<CompactString>,
 }
 
-/// The entities one event resolves to: the ids, shared with the entity tables. What
-/// enrichment adds about them (names, namespace, workload) is read from the tables by
+/// An id a resolution names: the entity table's own allocation, borrowed (no reference
+/// count is taken per event), or the event's text when the tables do not hold it.
+#[derive(Debug, Clone)]
+pub enum Id<'g> {
+    /// Held by the entity graph.
+    Graph(&'g Name),
+    /// Named by the event only.
+    Event(Name),
+}
+
+impl<'g> Id<'g> {
+    /// The allocation: the graph's (its windows and groups compare it by pointer), or the
+    /// event's own.
+    pub fn name(&self) -> &Name {
+        match self {
+            Id::Graph(n) => n,
+            Id::Event(n) => n,
+        }
+    }
+
+    /// The same id, owned (kept beyond the graph's next change).
+    pub fn into_owned(self) -> Id<'static> {
+        match self {
+            Id::Graph(n) => Id::Event(Arc::clone(n)),
+            Id::Event(n) => Id::Event(n),
+        }
+    }
+}
+
+impl std::ops::Deref for Id<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl PartialEq for Id<'_> {
+    /// Ids are equal when their text is, wherever they are held.
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl From<&str> for Id<'static> {
+    fn from(s: &str) -> Self {
+        Id::Event(name(s))
+    }
+}
+
+/// The entities one event resolves to. The ids are borrowed from the entity tables while
+/// the event is processed ([`Resolved::into_owned`] keeps them longer). What enrichment
+/// adds about them (names, namespace, workload) is read from the tables by
 /// [`EntityGraph::describe`] without copying.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resolved {
+pub struct Resolved<'g> {
     /// Process.
     pub pid: Option<u32>,
     /// Cgroup id.
     pub cgroup_id: Option<u64>,
     /// Cgroup path.
-    pub cgroup_path: Option<Name>,
+    pub cgroup_path: Option<Id<'g>>,
     /// Container id.
-    pub container: Option<Name>,
+    pub container: Option<Id<'g>>,
     /// Pod uid.
-    pub pod_uid: Option<Name>,
+    pub pod_uid: Option<Id<'g>>,
     /// systemd unit.
-    pub unit: Option<Name>,
+    pub unit: Option<Id<'g>>,
 }
 
 /// What the tables say about a resolved event, borrowed (enrichment copies it into the
@@ -197,7 +249,20 @@ pub struct Described<'g> {
     pub workload_name: Option<&'g str>,
 }
 
-impl Resolved {
+impl Resolved<'_> {
+    /// The resolution with its ids owned: it outlives the graph's next change (an event
+    /// held back for its spans).
+    pub fn into_owned(self) -> Resolved<'static> {
+        Resolved {
+            pid: self.pid,
+            cgroup_id: self.cgroup_id,
+            cgroup_path: self.cgroup_path.map(Id::into_owned),
+            container: self.container.map(Id::into_owned),
+            pod_uid: self.pod_uid.map(Id::into_owned),
+            unit: self.unit.map(Id::into_owned),
+        }
+    }
+
     /// The most specific stable entity: pod, else container, else systemd unit, else cgroup,
     /// else process. `None` for events about nothing.
     pub fn workload_key(&self) -> Option<CompactString> {
@@ -300,12 +365,13 @@ fn set_compact(slot: &mut Option<CompactString>, v: Option<&str>) -> bool {
     false
 }
 
-/// The event's own value of a field, sharing `known` when it is the same text.
-fn share(own: Option<&str>, known: Option<&Name>) -> Option<Name> {
+/// The event's own value of a field: the graph's `known` allocation when it is the same
+/// text.
+fn share<'g>(own: Option<&str>, known: Option<&'g Name>) -> Option<Id<'g>> {
     let own = own?;
     Some(match known {
-        Some(k) if &**k == own => Arc::clone(k),
-        _ => name(own),
+        Some(k) if &**k == own => Id::Graph(k),
+        _ => Id::Event(name(own)),
     })
 }
 
@@ -595,16 +661,21 @@ impl EntityGraph {
 
     /// Learns who connects to whom from an event already resolved to `r` (call after
     /// [`EntityGraph::observe`] and [`EntityGraph::resolve`]).
-    pub fn observe_peer(&mut self, e: &Event, r: &Resolved) {
+    pub fn observe_peer(&mut self, e: &Event, r: &Resolved<'_>) {
         self.observe_peer_view(e.timestamp_ns, &View::of(e), r);
     }
 
     /// [`EntityGraph::observe_peer`] through the event's view.
-    pub fn observe_peer_view(&mut self, now: u64, v: &View<'_>, r: &Resolved) {
-        let Some(peer) = v.peer_addr.or(v.server_addr).or(v.dns_name) else {
-            return;
-        };
-        let Some(client) = r.workload_key() else {
+    pub fn observe_peer_view(&mut self, now: u64, v: &View<'_>, r: &Resolved<'_>) {
+        if let Some(client) = r.workload_key() {
+            self.observe_client(now, v, client);
+        }
+    }
+
+    /// Records `client` (a workload key) as a client of the peer the event names, if it
+    /// names one.
+    pub fn observe_client(&mut self, now: u64, v: &View<'_>, client: CompactString) {
+        let Some(peer) = v.peer() else {
             return;
         };
         let clients = self
@@ -619,17 +690,17 @@ impl EntityGraph {
     }
 
     /// Walks pid -> cgroup -> container -> pod -> workload for `e`.
-    pub fn resolve(&self, e: &Event) -> Resolved {
+    pub fn resolve(&self, e: &Event) -> Resolved<'_> {
         let v = View::of(e);
         self.resolve_view(&v, &owner_of(&v), true)
     }
 
-    /// [`EntityGraph::resolve`] through the event's view: names are shared with the tables
-    /// (no copy of an id the graph knows). Without `need_path`, a process whose container
+    /// [`EntityGraph::resolve`] through the event's view: ids are borrowed from the tables
+    /// (no copy and no reference count of an id the graph knows). Without `need_path`, a process whose container
     /// and pod are known skips the cgroup table (it would add only the cgroup path, which
     /// only `time_to_limit` predictions read, and a unit, which container cgroups do not
     /// name): one random table lookup less per event.
-    pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner, need_path: bool) -> Resolved {
+    pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner, need_path: bool) -> Resolved<'_> {
         let proc = v.pid.and_then(|pid| self.procs.get(&pid));
         let container = v.container.or(owner.container_id.as_deref());
         let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
@@ -667,7 +738,11 @@ impl EntityGraph {
         }
         if r.pod_uid.is_none() {
             if let Some(c) = &r.container {
-                r.pod_uid = self.containers.get(&**c).cloned().flatten();
+                r.pod_uid = self
+                    .containers
+                    .get(&**c)
+                    .and_then(Option::as_ref)
+                    .map(Id::Graph);
             }
         }
         r
@@ -675,7 +750,7 @@ impl EntityGraph {
 
     /// What the tables say about `r`: parent and executable of its process, name,
     /// namespace, node and workload of its pod (ReplicaSet -> Deployment).
-    pub fn describe(&self, r: &Resolved) -> Described<'_> {
+    pub fn describe(&self, r: &Resolved<'_>) -> Described<'_> {
         let (mut d, pod) = self.process_and_pod(r);
         if let Some(p) = pod {
             self.describe_pod(p, &mut d);
@@ -685,7 +760,7 @@ impl EntityGraph {
 
     /// The process fields of [`EntityGraph::describe`] (parent, executable) and the pod
     /// entry of `r`, found through the process's bucket hint.
-    fn process_and_pod(&self, r: &Resolved) -> (Described<'_>, Option<&PodInfo>) {
+    fn process_and_pod(&self, r: &Resolved<'_>) -> (Described<'_>, Option<&PodInfo>) {
         let mut d = Described::default();
         let proc = r.pid.and_then(|pid| self.procs.get(&pid));
         if let Some(p) = proc {
@@ -693,7 +768,10 @@ impl EntityGraph {
             d.exe = p.exe.as_deref();
         }
         let pod_hint = proc.map(|p| &p.hints.pod);
-        let pod = r.pod_uid.as_ref().and_then(|uid| self.pod(uid, pod_hint));
+        let pod = r
+            .pod_uid
+            .as_ref()
+            .and_then(|uid| self.pod(uid.name(), pod_hint));
         (d, pod)
     }
 
@@ -794,9 +872,9 @@ impl EntityGraph {
 }
 
 /// Fills an unknown `slot` from `known`.
-fn fill(slot: &mut Option<Name>, known: &Option<Name>) {
+fn fill<'g>(slot: &mut Option<Id<'g>>, known: &'g Option<Name>) {
     if slot.is_none() {
-        slot.clone_from(known);
+        *slot = known.as_ref().map(Id::Graph);
     }
 }
 

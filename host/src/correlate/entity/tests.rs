@@ -72,6 +72,33 @@ fn graph_with_pod() -> EntityGraph {
 }
 
 #[test]
+fn a_resolution_borrows_the_graphs_ids_and_owns_only_the_events_own() {
+    let mut g = graph_with_pod();
+    let mut exec = ev("kernel.process.exec", 5, &[]);
+    exec.pid = Some(42);
+    exec.container_id = Some(CID.into());
+    g.observe(&exec);
+    let mut pid_only = ev("kernel.memory.oom_kill", 6, &[]);
+    pid_only.pid = Some(42);
+    let r = g.resolve(&pid_only);
+    let held = |id: &Option<Name>| id.clone().expect("the process entry holds the id");
+    let proc = g.procs.get(&42).expect("process 42");
+    let (container, pod) = (held(&proc.container), held(&proc.pod_uid));
+    // The very allocations of the process entry, by reference: no count taken.
+    assert!(matches!(&r.container, Some(Id::Graph(c)) if Arc::ptr_eq(c, &container)));
+    assert!(matches!(&r.pod_uid, Some(Id::Graph(p)) if Arc::ptr_eq(p, &pod)));
+    // Owned, it is the same ids and the same allocation, counted now.
+    let owned = r.clone().into_owned();
+    assert_eq!(owned, r);
+    assert!(matches!(&owned.container, Some(Id::Event(c)) if Arc::ptr_eq(c, &container)));
+    // An id no table holds is the event's own.
+    let mut stranger = ev("container.exit", 7, &[]);
+    stranger.container_id = Some("not-known-here".into());
+    let r = g.resolve(&stranger);
+    assert!(matches!(&r.container, Some(Id::Event(c)) if &**c == "not-known-here"));
+}
+
+#[test]
 fn pid_resolves_through_cgroup_container_pod_to_deployment() {
     let mut g = graph_with_pod();
     let mut exec = ev("kernel.process.exec", 5, &[(attr::PROCESS_EXE, s("nginx"))]);
@@ -150,7 +177,7 @@ fn connect_to(g: &mut EntityGraph, peer: &str, at: u64) {
     connect.pid = Some(100);
     connect.cgroup_id = Some(5);
     g.observe(&connect);
-    let r = g.resolve(&connect);
+    let r = g.resolve(&connect).into_owned();
     g.observe_peer(&connect, &r);
 }
 
@@ -284,7 +311,7 @@ fn tables_stay_bounded_under_unique_entities() {
         e.cgroup_id = Some(u64::from(i) + 1);
         e.container_id = Some(format!("{i:064x}").into());
         g.observe(&e);
-        let r = g.resolve(&e);
+        let r = g.resolve(&e).into_owned();
         g.observe_peer(&e, &r);
     }
     let sizes = g.sizes();
@@ -317,7 +344,8 @@ fn a_process_finds_its_pod_through_the_hint_after_the_pod_table_moved_and_not_af
     g.observe(&exec);
     let mut later = ev("kernel.process.exit", 3, &[]);
     later.pid = Some(42);
-    let r = g.resolve(&later);
+    // Kept across the graph's changes below: owned.
+    let r = g.resolve(&later).into_owned();
     assert_eq!(g.describe(&r).pod_name, Some("web-1"));
     let hint = g.procs.get(&42).and_then(|p| p.hints.pod.get());
     assert!(hint.is_some(), "the lookup left a hint");
