@@ -1,6 +1,6 @@
 //! Test workloads: busy threads pinned to one CPU, and a context-switch flood.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 /// A busy thread that ran.
@@ -23,13 +23,18 @@ fn pin_to(cpu: usize) {
 }
 
 /// Runs `n` threads spinning on the last CPU for `duration`; returns them once they ended.
+/// They start spinning together, once all of them are pinned: a hog that spun while the
+/// others were still being spawned would hold the CPU against the spawning thread (a
+/// real-time task beats it there until RT throttling, most of a second), and the late
+/// hogs would then spin, and wait, for only part of the run.
 pub fn busy_threads_on_one_cpu(n: usize, duration: Duration) -> Vec<Hog> {
     let cpu = std::thread::available_parallelism().map_or(1, |p| p.get()) - 1;
     let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
+    let all_pinned = Arc::new(Barrier::new(n));
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let tx = tx.clone();
+            let all_pinned = Arc::clone(&all_pinned);
             let name = format!("tphog{}x{i}", std::process::id() % 100_000);
             std::thread::Builder::new()
                 .name(name.clone())
@@ -46,6 +51,9 @@ pub fn busy_threads_on_one_cpu(n: usize, duration: Duration) -> Vec<Hog> {
                     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
                     assert_eq!(rc, 0, "SCHED_RR: {}", std::io::Error::last_os_error());
                     tx.send(Hog { name, tid }).unwrap();
+                    // Sleeps (no spinning) until the last hog is pinned too.
+                    all_pinned.wait();
+                    let start = Instant::now();
                     let mut x = 0u64;
                     while start.elapsed() < duration {
                         x = std::hint::black_box(
