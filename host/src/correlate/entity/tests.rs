@@ -71,16 +71,28 @@ fn graph_with_pod() -> EntityGraph {
     g
 }
 
-#[test]
-fn a_resolution_borrows_the_graphs_ids_and_owns_only_the_events_own() {
+/// [`graph_with_pod`] with process 42 (`nginx`, cgroup 900) started in its container.
+fn graph_with_process_in_pod() -> EntityGraph {
     let mut g = graph_with_pod();
-    let mut exec = ev("kernel.process.exec", 5, &[]);
+    let mut exec = ev("kernel.process.exec", 5, &[(attr::PROCESS_EXE, s("nginx"))]);
     exec.pid = Some(42);
+    exec.cgroup_id = Some(900);
     exec.container_id = Some(CID.into());
     g.observe(&exec);
-    let mut pid_only = ev("kernel.memory.oom_kill", 6, &[]);
-    pid_only.pid = Some(42);
-    let r = g.resolve(&pid_only);
+    g
+}
+
+/// A kernel event that names only pid 42.
+fn oom_of_pid_42() -> Event {
+    let mut oom = ev("kernel.memory.oom_kill", 6, &[]);
+    oom.pid = Some(42);
+    oom
+}
+
+#[test]
+fn a_resolution_borrows_the_graphs_ids_and_owns_only_the_events_own() {
+    let g = graph_with_process_in_pod();
+    let r = g.resolve(&oom_of_pid_42());
     let held = |id: &Option<Name>| id.clone().expect("the process entry holds the id");
     let proc = g.procs.get(&42).expect("process 42");
     let (container, pod) = (held(&proc.container), held(&proc.pod_uid));
@@ -100,15 +112,9 @@ fn a_resolution_borrows_the_graphs_ids_and_owns_only_the_events_own() {
 
 #[test]
 fn pid_resolves_through_cgroup_container_pod_to_deployment() {
-    let mut g = graph_with_pod();
-    let mut exec = ev("kernel.process.exec", 5, &[(attr::PROCESS_EXE, s("nginx"))]);
-    exec.pid = Some(42);
-    exec.cgroup_id = Some(900);
-    exec.container_id = Some(CID.into());
-    g.observe(&exec);
+    let g = graph_with_process_in_pod();
     // A later kernel event with only a pid.
-    let mut oom = ev("kernel.memory.oom_kill", 6, &[]);
-    oom.pid = Some(42);
+    let mut oom = oom_of_pid_42();
     let r = g.resolve(&oom);
     assert_eq!(r.container.as_deref(), Some(CID));
     assert_eq!(r.pod_uid.as_deref(), Some(UID));
