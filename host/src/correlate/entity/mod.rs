@@ -660,7 +660,9 @@ impl EntityGraph {
     }
 
     /// Learns who connects to whom from an event already resolved to `r` (call after
-    /// [`EntityGraph::observe`] and [`EntityGraph::resolve`]).
+    /// [`EntityGraph::observe`] and [`EntityGraph::resolve`], with the resolution owned:
+    /// [`Resolved::into_owned`]; the stage passes the workload key to
+    /// [`EntityGraph::observe_client`] instead).
     pub fn observe_peer(&mut self, e: &Event, r: &Resolved<'_>) {
         self.observe_peer_view(e.timestamp_ns, &View::of(e), r);
     }
@@ -696,10 +698,10 @@ impl EntityGraph {
     }
 
     /// [`EntityGraph::resolve`] through the event's view: ids are borrowed from the tables
-    /// (no copy and no reference count of an id the graph knows). Without `need_path`, a process whose container
-    /// and pod are known skips the cgroup table (it would add only the cgroup path, which
-    /// only `time_to_limit` predictions read, and a unit, which container cgroups do not
-    /// name): one random table lookup less per event.
+    /// (no copy and no reference count of an id the graph knows). Without `need_path`, a
+    /// process whose container and pod are known skips the cgroup table (it would add only
+    /// the cgroup path, which only `time_to_limit` predictions read, and a unit, which
+    /// container cgroups do not name): one random table lookup less per event.
     pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner, need_path: bool) -> Resolved<'_> {
         let proc = v.pid.and_then(|pid| self.procs.get(&pid));
         let container = v.container.or(owner.container_id.as_deref());
