@@ -30,7 +30,8 @@
 //! `cargo bench -p tapio-collector --bench correlation`; `CORRELATION_BENCH_EVENTS` sets the
 //! events of part 1 (default 2 M), `CORRELATION_BENCH_SECS` the length of part 2 (default 5),
 //! `CORRELATION_BENCH_RATE` its offered rate (default 1 M events/s), `CORRELATION_BENCH_BATCH`
-//! the pipeline batch size of part 2 (default 1024), `CORRELATION_BENCH_BURST` the events the
+//! the pipeline batch size of part 2 (default: the collector's `pipeline.batch_size`),
+//! `CORRELATION_BENCH_BURST` the events the
 //! producer pushes per wake-up (default 100: one every 100 us at 1 M/s),
 //! `CORRELATION_BENCH_HEADROOM` the spare
 //! attribute slots of an event (default `event::ATTRIBUTE_HEADROOM`, as plugin events get).
@@ -64,6 +65,13 @@ const ENTITIES: u32 = 100_000;
 /// Pods, one container each; five processes per container.
 const PODS: u32 = 20_000;
 const BATCH: usize = 1024;
+
+/// The pipeline batch of part 2: `CORRELATION_BENCH_BATCH`, else the collector's default
+/// (`pipeline.batch_size`).
+fn pipeline_batch() -> usize {
+    let default = tapio_host::config::Pipeline::default().batch_size;
+    env_u64("CORRELATION_BENCH_BATCH", default as u64) as usize
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -295,7 +303,7 @@ fn part2() {
         vec![Box::new(st)],
         vec![Box::new(sink.clone())],
         PipelineSettings {
-            batch_size: env_u64("CORRELATION_BENCH_BATCH", BATCH as u64) as usize,
+            batch_size: pipeline_batch(),
         },
     )
     .expect("pipeline thread");
@@ -335,7 +343,7 @@ fn part2() {
     let busy_ns = stats.busy_ns.load(Ordering::Relaxed) as f64;
     let delivered = sink.events.load(Ordering::Relaxed);
     let hist = sink.hist.lock();
-    let batch = env_u64("CORRELATION_BENCH_BATCH", BATCH as u64);
+    let batch = pipeline_batch();
     println!(
         "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s, producer bursts of {burst}, pipeline batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; pipeline thread CPU {:.0} ns/event, of which on batches {:.0} ns/event; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
         batch,

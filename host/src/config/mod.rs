@@ -230,7 +230,9 @@ pub struct Pipeline {
     #[serde(with = "duration")]
     #[schemars(with = "String", extend("format" = "duration"))]
     pub full_wait: Duration,
-    /// Most events the pipeline drains per batch.
+    /// Most events the pipeline drains per batch. An event reaches the sinks when its whole
+    /// batch is through the stages, so under a backlog this bounds how long an event waits
+    /// behind the ones drained with it.
     pub batch_size: usize,
     /// Correlation mode.
     pub correlation: CorrelationMode,
@@ -249,7 +251,7 @@ impl Default for Pipeline {
         Pipeline {
             on_full: OnFull::Drop,
             full_wait: Duration::from_millis(10),
-            batch_size: 1024,
+            batch_size: 256,
             correlation: CorrelationMode::Semantic,
             trace_window: Duration::from_secs(30),
             status_interval: Duration::from_secs(10),
