@@ -664,13 +664,8 @@ impl EntityGraph {
     /// [`Resolved::into_owned`]; the stage passes the workload key to
     /// [`EntityGraph::observe_client`] instead).
     pub fn observe_peer(&mut self, e: &Event, r: &Resolved<'_>) {
-        self.observe_peer_view(e.timestamp_ns, &View::of(e), r);
-    }
-
-    /// [`EntityGraph::observe_peer`] through the event's view.
-    pub fn observe_peer_view(&mut self, now: u64, v: &View<'_>, r: &Resolved<'_>) {
         if let Some(client) = r.workload_key() {
-            self.observe_client(now, v, client);
+            self.observe_client(e.timestamp_ns, &View::of(e), client);
         }
     }
 

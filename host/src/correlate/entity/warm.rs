@@ -20,7 +20,7 @@ fn prefetch_arc<T: ?Sized>(a: &Arc<T>) {
 
 impl EntityGraph {
     /// Brings what a batch of events about `pids` will read into the cache: process
-    /// entries, their container and pod ids, pod entries and their shared attribute lists,
+    /// entries, their container ids, pod entries and their shared attribute lists,
     /// and (through `window`, with each process's trace-window hint) the enricher's
     /// windows. One event's walk pid -> ids -> pod is a chain of dependent cache misses. In
     /// each pass, one per level of that chain, the misses of all the events overlap: the
@@ -35,13 +35,12 @@ impl EntityGraph {
         }
         for pid in pids {
             if let Some(p) = self.procs.get(pid) {
-                // The ids `resolve` shares (their counts), the pod entry (through the
-                // process's hint) and the trace window.
+                // The container id's count (enrichment gives the id to an event that
+                // lacks it; a resolution only borrows ids, and the pod's key is matched
+                // by pointer, so the pod uid's memory is not read), the pod entry (through
+                // the process's hint) and the trace window.
                 if let Some(c) = &p.container {
                     prefetch_arc(c);
-                }
-                if let Some(uid) = &p.pod_uid {
-                    prefetch_arc(uid);
                 }
                 if let Some(bucket) = p.hints.pod.get() {
                     self.pods.prefetch_bucket(bucket, POD_ENTRY_HEAD);
