@@ -36,7 +36,7 @@ pub(super) struct Matcher {
     /// Scratch: the events one event put out (itself when it was not in the batch, and the
     /// group or prediction events it produced).
     emitted: Vec<Event>,
-    pub rng: fastrand::Rng,
+    rng: fastrand::Rng,
     /// Events attached to an application span.
     pub attached: u64,
     /// Prediction events emitted.
@@ -67,7 +67,7 @@ impl Matcher {
     }
 
     /// Attachment, matching and output of one event, pushed to `out`.
-    pub fn correlate(
+    fn correlate(
         &mut self,
         cx: Context<'_>,
         mut e: Event,
