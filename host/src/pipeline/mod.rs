@@ -213,9 +213,9 @@ fn run(
                 .last_loop_unix_s
                 .store(wall / 1_000_000_000, Ordering::Relaxed);
             next_tick = now + TICK_INTERVAL;
-            idle.roll(now, stats.busy_ns.load(Ordering::Relaxed));
         }
         if n == 0 {
+            idle.observe(now, stats.busy_ns.load(Ordering::Relaxed));
             if stop.load(Ordering::Acquire) && !consumer.has_data() {
                 break;
             }
