@@ -204,3 +204,31 @@ fn a_complete_group_closes_after_its_linger_behind_active_groups() {
     assert_eq!(closed, [(peer.to_string(), CloseReason::Complete)]);
     assert_eq!(open_keys(&engine), ["container/busy"]);
 }
+
+#[test]
+fn the_open_group_table_neither_grows_nor_fills_with_deleted_markers_at_the_limit() {
+    let mut engine = with_limit(1_000);
+    let made_with = engine.groups.capacity();
+    assert!(made_with >= 2_000, "sized for twice the limit: {made_with}");
+    // Forty times the limit in distinct workloads: every one past the limit evicts one.
+    let mut lowest = made_with;
+    for i in 0..40_000u64 {
+        feed(&mut engine, &format!("c{i}"), 1_000 + i);
+        let now = engine.groups.capacity();
+        assert!(
+            now <= made_with,
+            "the table grew (rehashed): {now} > {made_with}"
+        );
+        lowest = lowest.min(now);
+    }
+    assert_eq!(engine.open_groups(), 1_000);
+    assert_eq!(engine.counts.evicted, 39_000);
+    // A removal that leaves a deleted marker lowers the capacity by one until an insert
+    // reuses the slot; a table whose spare room runs out rehashes in place. Below half
+    // load most removals leave empty slots, so the markers stay few.
+    let spare = made_with - 1_000;
+    assert!(
+        lowest - 1_000 > spare * 9 / 10,
+        "deleted markers piled up: capacity {lowest} of {made_with}"
+    );
+}
