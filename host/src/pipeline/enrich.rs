@@ -12,7 +12,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use hashbrown::{Equivalent, HashTable};
 
-use crate::correlate::lru::BucketHint;
+use crate::correlate::lru::{evict_sampled, BucketHint};
 use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
 
@@ -224,12 +224,14 @@ pub struct Enricher {
     hasher: RandomState,
     /// Bucket where the incremental expiry ([`Enricher::expire_some`]) continues.
     cursor: usize,
+    /// Bucket where the next eviction at `max_entities` looks first.
+    hand: usize,
     rng: fastrand::Rng,
 }
 
 impl Enricher {
     /// An enricher with a random id nonce; traces rotate every `window`; at most
-    /// `max_entities` windows are kept (the oldest half is dropped beyond that).
+    /// `max_entities` windows are kept (beyond that, each new one drops an old one).
     pub fn new(window: std::time::Duration, max_entities: usize) -> Self {
         Self::with_rng(window, max_entities, fastrand::Rng::new())
     }
@@ -249,6 +251,7 @@ impl Enricher {
             windows: HashTable::new(),
             hasher: RandomState::default(),
             cursor: 0,
+            hand: 0,
             rng,
         }
     }
@@ -340,8 +343,12 @@ impl Enricher {
             w.opened_ns = at_ns;
             return w.trace_id;
         }
-        if self.windows.len() >= self.max_entities {
-            self.evict_oldest_half();
+        while self.windows.len() >= self.max_entities {
+            // The least recently opened of a few windows (see `lru::evict_sampled`): no
+            // pass over every window.
+            if evict_sampled(&mut self.windows, &mut self.hand, |(_, w)| w.opened_ns).is_none() {
+                break;
+            }
         }
         let trace_id = random_trace_id(&mut self.rng);
         let hasher = &self.hasher;
@@ -388,14 +395,6 @@ impl Enricher {
         } else {
             wrapped.min(start)
         };
-    }
-
-    fn evict_oldest_half(&mut self) {
-        let mut opened: Vec<u64> = self.windows.iter().map(|(_, w)| w.opened_ns).collect();
-        let mid = opened.len() / 2;
-        let (_, cutoff, _) = opened.select_nth_unstable(mid);
-        let cutoff = *cutoff;
-        self.windows.retain(|(_, w)| w.opened_ns > cutoff);
     }
 }
 
