@@ -3,9 +3,9 @@
 //! entities.
 //!
 //! Each entry remembers when it was last touched. When the map is full, an insert drops the
-//! least recently touched of a few entries sampled where the last eviction stopped
-//! ([`evict_sampled`]):
-//! O(1) per insert with no pass over the table, and no linked list to update on every hit.
+//! least recently touched few of the entries sampled where the last eviction stopped
+//! ([`Evictor`]): O(1) per insert with no pass over the table, and no linked list to update
+//! on every hit.
 //! [`BoundedMap::expire`] drops entries idle longer than the TTL.
 //!
 //! Sampling replaced dropping the least recently touched half in one pass: amortised O(1)
@@ -53,48 +53,81 @@ impl Clone for BucketHint {
     }
 }
 
-/// Entries [`evict_sampled`] compares: the oldest of them goes.
+/// Entries an [`Evictor`] compares per entry it removes.
 pub const EVICTION_SAMPLES: usize = 8;
+/// Tables of at most this many buckets are examined whole by an [`Evictor`].
+pub const EVICTION_SCAN_ALL: usize = 64;
+/// Most entries an [`Evictor`] removes at once.
+pub const EVICTION_BATCH: usize = 32;
 
-/// Removes the least recently touched of the first [`EVICTION_SAMPLES`] entries found from
-/// bucket `*hand` on (wrapping; `touched` gives an entry's last touch), moves `*hand` past
-/// them, and returns the entry; `None` when the table is empty.
+/// How many entries to evict at once from a full table of `capacity`: a small batch (at
+/// most [`EVICTION_BATCH`], at most a 64th of the table), so the drops overlap their cache
+/// misses while no insert pays for more than a few dozen.
+pub fn eviction_batch(capacity: usize) -> usize {
+    (capacity / 64).clamp(1, EVICTION_BATCH)
+}
+
+/// Evicts from a full hash table by sampling: the least recently touched `count` of
+/// `count x EVICTION_SAMPLES` entries found from where the last eviction stopped.
 ///
 /// Neighbouring buckets hold unrelated keys (their hashes placed them), so a run of them is
 /// a random sample, and the hand walking on through the table reads memory in order from
-/// one eviction to the next. The evicted entry is, in expectation, among the oldest ninth
-/// of the table: an approximate least-recently-touched order, as Redis evicts by sampling.
-/// A table of at most that many entries is scanned whole, so the choice is exact there.
-pub fn evict_sampled<T>(
-    table: &mut HashTable<T>,
-    hand: &mut usize,
-    touched: impl Fn(&T) -> u64,
-) -> Option<T> {
-    let buckets = table.num_buckets();
-    if table.is_empty() || buckets == 0 {
-        return None;
-    }
-    let start = *hand % buckets;
-    let mut oldest: Option<(usize, u64)> = None;
-    let mut found = 0;
-    let mut index = start;
-    for _ in 0..buckets {
-        if let Some(entry) = table.get_bucket(index) {
-            let at = touched(entry);
-            if oldest.is_none_or(|(_, o)| at < o) {
-                oldest = Some((index, at));
+/// one eviction to the next. An evicted entry is, in expectation, among the oldest ninth of
+/// the table: an approximate least-recently-touched order, as Redis evicts by sampling. A
+/// table of at most [`EVICTION_SCAN_ALL`] buckets is examined whole, so the choice is exact
+/// there. No call looks at more than `count x EVICTION_SAMPLES` entries: dropping the older
+/// half of a table in one pass (what this replaced) stalled a batch for tens of ms at
+/// 200 000 entries.
+#[derive(Debug, Default)]
+pub struct Evictor {
+    /// Bucket where the next sample starts.
+    hand: usize,
+    /// Scratch: (last touch, bucket) of the entries sampled.
+    sampled: Vec<(u64, usize)>,
+}
+
+impl Evictor {
+    /// Removes up to `count` entries (at least one from a non-empty table) and returns how
+    /// many it removed.
+    pub fn evict<T>(
+        &mut self,
+        table: &mut HashTable<T>,
+        count: usize,
+        touched: impl Fn(&T) -> u64,
+    ) -> usize {
+        let buckets = table.num_buckets();
+        if table.is_empty() || buckets == 0 || count == 0 {
+            return 0;
+        }
+        let wanted = if buckets <= EVICTION_SCAN_ALL {
+            usize::MAX
+        } else {
+            count.saturating_mul(EVICTION_SAMPLES)
+        };
+        self.sampled.clear();
+        let mut index = self.hand % buckets;
+        for _ in 0..buckets {
+            if let Some(entry) = table.get_bucket(index) {
+                self.sampled.push((touched(entry), index));
             }
-            found += 1;
+            index = if index + 1 == buckets { 0 } else { index + 1 };
+            if self.sampled.len() == wanted {
+                break;
+            }
         }
-        index = if index + 1 == buckets { 0 } else { index + 1 };
-        if found == EVICTION_SAMPLES {
-            break;
+        self.hand = index;
+        let count = count.min(self.sampled.len());
+        if count < self.sampled.len() {
+            self.sampled.select_nth_unstable(count - 1);
         }
+        // Removing an entry leaves every other bucket where it is.
+        for &(_, bucket) in &self.sampled[..count] {
+            if let Ok(entry) = table.get_bucket_entry(bucket) {
+                drop(entry.remove());
+            }
+        }
+        count
     }
-    *hand = index;
-    let (index, _) = oldest?;
-    let entry = table.get_bucket_entry(index).ok()?;
-    Some(entry.remove().0)
 }
 
 struct Slot<K, V> {
@@ -112,8 +145,8 @@ pub struct BoundedMap<K, V> {
     evicted: u64,
     /// Bucket where the incremental TTL sweep ([`BoundedMap::expire_some`]) continues.
     cursor: usize,
-    /// Bucket where the next eviction's samples start ([`evict_sampled`]).
-    hand: usize,
+    /// Picks what goes when the map is full.
+    evictor: Evictor,
 }
 
 impl<K: Hash + Eq, V> BoundedMap<K, V> {
@@ -126,7 +159,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             ttl_ns,
             evicted: 0,
             cursor: 0,
-            hand: 0,
+            evictor: Evictor::default(),
         }
     }
 
@@ -271,11 +304,10 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     }
 
     fn insert_new(&mut self, hash: u64, key: K, now_ns: u64, value: V) -> usize {
-        while self.table.len() >= self.capacity {
-            if evict_sampled(&mut self.table, &mut self.hand, |s| s.seen_ns).is_none() {
-                break;
-            }
-            self.evicted += 1;
+        if self.table.len() >= self.capacity {
+            let batch = eviction_batch(self.capacity);
+            let gone = self.evictor.evict(&mut self.table, batch, |s| s.seen_ns);
+            self.evicted += gone as u64;
         }
         let hasher = &self.hasher;
         let slot = Slot {
@@ -357,47 +389,57 @@ mod tests {
     }
 
     #[test]
-    fn a_full_map_evicts_one_entry_per_insert_and_keeps_mostly_recent_ones() {
+    fn a_full_map_evicts_a_few_entries_at_a_time_and_keeps_mostly_recent_ones() {
         const CAP: usize = 10_000;
+        let batch = eviction_batch(CAP);
+        assert_eq!(batch, EVICTION_BATCH);
         let mut m = BoundedMap::new(CAP, u64::MAX);
         for i in 0..CAP as u64 {
             m.entry(i, i, || ());
         }
-        // One in, one out: no pass that halves the table (and stalls the caller).
+        // A small batch out, one in: no pass that halves the table (and stalls the caller).
         m.entry(CAP as u64, CAP as u64, || ());
-        assert_eq!(m.len(), CAP);
-        assert_eq!(m.evicted(), 1);
+        assert_eq!(m.len(), CAP + 1 - batch);
+        assert_eq!(m.evicted(), batch as u64);
         for i in CAP as u64 + 1..10 * CAP as u64 {
             m.entry(i, i, || ());
-            assert_eq!(m.len(), CAP);
+            assert!((CAP + 1 - batch..=CAP).contains(&m.len()), "{}", m.len());
         }
-        assert_eq!(m.evicted(), 9 * CAP as u64);
         // Touched in insertion order: the recent ones are the high keys. Sampling keeps
         // recent entries, not exactly the newest 10 000.
         let newest = 10 * CAP as u64 - 2 * CAP as u64;
         let recent = m.iter().filter(|(k, _)| **k >= newest).count();
         assert!(
-            recent * 10 >= CAP * 9,
-            "{recent} of {CAP} kept entries are among the newest 20 000"
+            recent * 10 >= m.len() * 9,
+            "{recent} of {} kept entries are among the newest 20 000",
+            m.len()
         );
     }
 
     #[test]
-    fn evict_sampled_takes_the_least_recent_of_a_small_table() {
+    fn a_small_table_is_examined_whole_so_the_least_recent_go_first() {
         let hasher = RandomState::default();
         let mut t: HashTable<(u32, u64)> = HashTable::new();
         for (k, at) in [(1u32, 50u64), (2, 10), (3, 70), (4, 30)] {
             t.insert_unique(hasher.hash_one(k), (k, at), |e| hasher.hash_one(e.0));
         }
-        for start in 0..t.num_buckets() {
+        for hand in 0..t.num_buckets() {
             let mut copy = t.clone();
-            let mut hand = start;
-            let gone = evict_sampled(&mut copy, &mut hand, |e| e.1).expect("not empty");
-            assert_eq!(gone, (2, 10), "from bucket {start}");
-            assert_eq!(copy.len(), 3);
+            let mut evictor = Evictor {
+                hand,
+                ..Evictor::default()
+            };
+            assert_eq!(evictor.evict(&mut copy, 2, |e| e.1), 2);
+            let mut left: Vec<u32> = copy.iter().map(|e| e.0).collect();
+            left.sort_unstable();
+            assert_eq!(
+                left,
+                [1, 3],
+                "from bucket {hand}: 10 and 30 were the oldest"
+            );
         }
         let mut empty: HashTable<(u32, u64)> = HashTable::new();
-        assert_eq!(evict_sampled(&mut empty, &mut 0, |e| e.1), None);
+        assert_eq!(Evictor::default().evict(&mut empty, 1, |e| e.1), 0);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use hashbrown::{Equivalent, HashTable};
 
-use crate::correlate::lru::{evict_sampled, BucketHint};
+use crate::correlate::lru::{eviction_batch, BucketHint, Evictor};
 use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
 
@@ -224,8 +224,8 @@ pub struct Enricher {
     hasher: RandomState,
     /// Bucket where the incremental expiry ([`Enricher::expire_some`]) continues.
     cursor: usize,
-    /// Bucket where the next eviction at `max_entities` looks first.
-    hand: usize,
+    /// Picks the windows that go at `max_entities`.
+    evictor: Evictor,
     rng: fastrand::Rng,
 }
 
@@ -251,7 +251,7 @@ impl Enricher {
             windows: HashTable::new(),
             hasher: RandomState::default(),
             cursor: 0,
-            hand: 0,
+            evictor: Evictor::default(),
             rng,
         }
     }
@@ -343,12 +343,12 @@ impl Enricher {
             w.opened_ns = at_ns;
             return w.trace_id;
         }
-        while self.windows.len() >= self.max_entities {
-            // The least recently opened of a few windows (see `lru::evict_sampled`): no
+        if self.windows.len() >= self.max_entities {
+            // The least recently opened of the windows sampled (see `lru::Evictor`): no
             // pass over every window.
-            if evict_sampled(&mut self.windows, &mut self.hand, |(_, w)| w.opened_ns).is_none() {
-                break;
-            }
+            let batch = eviction_batch(self.max_entities);
+            self.evictor
+                .evict(&mut self.windows, batch, |(_, w)| w.opened_ns);
         }
         let trace_id = random_trace_id(&mut self.rng);
         let hasher = &self.hasher;
