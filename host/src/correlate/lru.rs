@@ -11,7 +11,7 @@
 //! Sampling replaced dropping the least recently touched half in one pass: amortised O(1)
 //! too, but each pass over a 200 000-entry table stalled its batch by about 10 ms (the
 //! correlation bench's part 3, a stream of unique entities: batches of 1000 events at p99
-//! 11-15 ms, against 3-4 ms now).
+//! 11-15 ms, against 3-5 ms now).
 
 use std::borrow::Borrow;
 use std::cell::Cell;
