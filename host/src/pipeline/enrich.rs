@@ -231,7 +231,7 @@ pub struct Enricher {
 
 impl Enricher {
     /// An enricher with a random id nonce; traces rotate every `window`; at most
-    /// `max_entities` windows are kept (beyond that, each new one drops an old one).
+    /// `max_entities` windows are kept (beyond that, a new one makes a few old ones go).
     pub fn new(window: std::time::Duration, max_entities: usize) -> Self {
         Self::with_rng(window, max_entities, fastrand::Rng::new())
     }
