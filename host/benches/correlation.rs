@@ -14,14 +14,15 @@
 //!    An event's clock starts when its burst enters the ring: the producer makes the burst
 //!    first (a plugin's own work) and stamps it just before the push. A second line gives
 //!    the producer's side: bursts that took over 50 us to push (such a stall counts in the
-//!    latency without being the pipeline's), and how long making a burst took. `CORRELATION_BENCH_TRACE=FILE` writes one line
+//!    latency without being the pipeline's), and how long making a burst took.
+//!    `CORRELATION_BENCH_TRACE=FILE` writes one line
 //!    per batch the sink received (`unix_ns events max_latency_ns`), to see how a backlog
 //!    builds and drains. A third line gives the floor the bursts set: the last event of a
 //!    burst waits while the ones before it are processed, (burst - 1) x the cost per event
 //!    on batches, before any queueing.
 //! 3. Memory under a stream of unique entities: 2 M events of never-repeating pids,
 //!    cgroups, containers and peers; prints entity table sizes and RSS growth, and the cost
-//!    of its batches of 1000 (at the table limits every new entity evicts one).
+//!    of its batches of 1000 (at the table limits new entities make old ones go).
 //! 4. Group events: the cost of closing a confirmed group into its event (root cause, chain,
 //!    impact with services and downstream dependents, spans), on the pipeline thread. The
 //!    graph of part 1 plus what a cluster has: every pod with an IP and an `app` label, one

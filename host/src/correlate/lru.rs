@@ -58,12 +58,12 @@ pub const EVICTION_SAMPLES: usize = 8;
 /// Tables of at most this many buckets are examined whole by an [`Evictor`].
 pub const EVICTION_SCAN_ALL: usize = 64;
 /// Most entries an [`Evictor`] removes at once.
-pub const EVICTION_BATCH: usize = 32;
+const EVICTION_BATCH: usize = 32;
 
 /// How many entries to evict at once from a full table of `capacity`: a small batch (at
 /// most [`EVICTION_BATCH`], at most a 64th of the table), so the drops overlap their cache
 /// misses while no insert pays for more than a few dozen.
-pub fn eviction_batch(capacity: usize) -> usize {
+fn eviction_batch(capacity: usize) -> usize {
     (capacity / 64).clamp(1, EVICTION_BATCH)
 }
 
@@ -87,9 +87,24 @@ pub struct Evictor {
 }
 
 impl Evictor {
+    /// Makes room in a table kept to at most `capacity` entries: when it is full, evicts a
+    /// small batch (the least recently touched of those sampled, as the type says) and
+    /// returns how many went; otherwise 0.
+    pub fn make_room<T>(
+        &mut self,
+        table: &mut HashTable<T>,
+        capacity: usize,
+        touched: impl Fn(&T) -> u64,
+    ) -> usize {
+        if table.len() < capacity {
+            return 0;
+        }
+        self.evict(table, eviction_batch(capacity), touched)
+    }
+
     /// Removes up to `count` entries (at least one from a non-empty table) and returns how
     /// many it removed.
-    pub fn evict<T>(
+    fn evict<T>(
         &mut self,
         table: &mut HashTable<T>,
         count: usize,
@@ -304,11 +319,10 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     }
 
     fn insert_new(&mut self, hash: u64, key: K, now_ns: u64, value: V) -> usize {
-        if self.table.len() >= self.capacity {
-            let batch = eviction_batch(self.capacity);
-            let gone = self.evictor.evict(&mut self.table, batch, |s| s.seen_ns);
-            self.evicted += gone as u64;
-        }
+        let gone = self
+            .evictor
+            .make_room(&mut self.table, self.capacity, |s| s.seen_ns);
+        self.evicted += gone as u64;
         let hasher = &self.hasher;
         let slot = Slot {
             key,

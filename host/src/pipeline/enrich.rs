@@ -12,7 +12,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use hashbrown::{Equivalent, HashTable};
 
-use crate::correlate::lru::{eviction_batch, BucketHint, Evictor};
+use crate::correlate::lru::{BucketHint, Evictor};
 use crate::event::{Event, EventId, TraceContext};
 use crate::pipeline::stage::Stage;
 
@@ -343,13 +343,10 @@ impl Enricher {
             w.opened_ns = at_ns;
             return w.trace_id;
         }
-        if self.windows.len() >= self.max_entities {
-            // The least recently opened of the windows sampled (see `lru::Evictor`): no
-            // pass over every window.
-            let batch = eviction_batch(self.max_entities);
-            self.evictor
-                .evict(&mut self.windows, batch, |(_, w)| w.opened_ns);
-        }
+        // At the limit, the least recently opened of the windows sampled go (see
+        // `lru::Evictor`): no pass over every window.
+        self.evictor
+            .make_room(&mut self.windows, self.max_entities, |(_, w)| w.opened_ns);
         let trace_id = random_trace_id(&mut self.rng);
         let hasher = &self.hasher;
         let entry = self.windows.insert_unique(

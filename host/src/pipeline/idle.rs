@@ -53,7 +53,7 @@ impl IdlePolicy {
 
     /// Ends the interval at `now`, when the cumulative busy time is `busy_ns`, and sets the
     /// spin of the next from the interval's busy share, which it returns.
-    pub fn roll(&mut self, now: Instant, busy_ns: u64) -> f64 {
+    fn roll(&mut self, now: Instant, busy_ns: u64) -> f64 {
         let span = now.saturating_duration_since(self.since);
         let busy = Duration::from_nanos(busy_ns.saturating_sub(self.busy_at_start_ns));
         let share = if span.is_zero() {
