@@ -37,7 +37,9 @@
 //! `CORRELATION_BENCH_BURST` the events the
 //! producer pushes per wake-up (default 100: one every 100 us at 1 M/s),
 //! `CORRELATION_BENCH_HEADROOM` the spare
-//! attribute slots of an event (default `event::ATTRIBUTE_HEADROOM`, as plugin events get).
+//! attribute slots of an event (default `event::ATTRIBUTE_HEADROOM`, as plugin events get),
+//! `CORRELATION_BENCH_STAGE=none` runs part 2 without the stage (the same ring, pipeline
+//! thread, sink and load: what the machine and the pipeline add on their own).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,6 +76,11 @@ const BATCH: usize = 1024;
 fn pipeline_batch() -> usize {
     let default = tapio_host::config::Pipeline::default().batch_size;
     env_u64("CORRELATION_BENCH_BATCH", default as u64) as usize
+}
+
+/// `CORRELATION_BENCH_STAGE=none`: part 2 without the correlation stage.
+fn without_stage() -> bool {
+    std::env::var("CORRELATION_BENCH_STAGE").is_ok_and(|v| v == "none")
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -301,9 +308,16 @@ fn part2() {
         trace: std::env::var_os("CORRELATION_BENCH_TRACE").map(|_| BatchTrace::default()),
     };
     let (producer, consumer) = tapio_ring::ring::<Event>(65_536);
+    // `CORRELATION_BENCH_STAGE=none`: the same ring, pipeline thread, sink and load without
+    // the stage, so what the machine adds to ring -> sink on its own is measured too.
+    let stages: Vec<Box<dyn Stage>> = if without_stage() {
+        Vec::new()
+    } else {
+        vec![Box::new(st)]
+    };
     let handle = pipeline::spawn(
         consumer,
-        vec![Box::new(st)],
+        stages,
         vec![Box::new(sink.clone())],
         PipelineSettings {
             batch_size: pipeline_batch(),
@@ -361,7 +375,8 @@ fn part2() {
     let hist = sink.hist.lock();
     let batch = pipeline_batch();
     println!(
-        "part 2 (ring -> stage -> sink at {rate} events/s for {secs} s, producer bursts of {burst}, pipeline batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; pipeline thread CPU {:.0} ns/event, of which on batches {:.0} ns/event; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        "part 2 (ring -> {} -> sink at {rate} events/s for {secs} s, producer bursts of {burst}, pipeline batches of at most {}): offered {sent}, ring refused {refused}, delivered {}; pipeline thread CPU {:.0} ns/event, of which on batches {:.0} ns/event; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        if without_stage() { "no stage" } else { "stage" },
         batch,
         sink.events.load(Ordering::Relaxed),
         pipeline_cpu * 1e9 / sink.events.load(Ordering::Relaxed).max(1) as f64,

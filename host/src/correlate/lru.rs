@@ -253,6 +253,22 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             .map(|s| &s.value)
     }
 
+    /// The value of `key`, read from the bucket `hint` names when that bucket still holds
+    /// `key`; otherwise looked up, and `hint` set to where it was found. Not touched.
+    pub fn get_hinted<Q: Hash + Eq + ?Sized>(&self, key: &Q, hint: &BucketHint) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        if let Some(bucket) = hint.get() {
+            if let Some(v) = self.get_in_bucket(bucket, |k| k.borrow() == key) {
+                return Some(v);
+            }
+        }
+        let (bucket, v) = self.get_with_bucket(key)?;
+        hint.set(bucket);
+        Some(v)
+    }
+
     /// Asks the CPU to fetch the first `len` bytes of the entry in bucket `bucket` (a hint
     /// from [`BoundedMap::get_with_bucket`]) without waiting for them: the entry's key is
     /// not checked, so a stale hint only fetches another entry.
@@ -301,12 +317,23 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
 
     /// The value of `key`, inserted with `make` when absent; marks it seen at `now_ns`.
     pub fn entry(&mut self, key: K, now_ns: u64, make: impl FnOnce() -> V) -> &mut V {
+        self.entry_with_bucket(key, now_ns, make).1
+    }
+
+    /// [`BoundedMap::entry`], with the bucket the entry is in (a hint for
+    /// [`BoundedMap::get_in_bucket`] and [`BoundedMap::get_hinted`]).
+    pub fn entry_with_bucket(
+        &mut self,
+        key: K,
+        now_ns: u64,
+        make: impl FnOnce() -> V,
+    ) -> (usize, &mut V) {
         let hash = self.hasher.hash_one(&key);
         let index = match self.find_index(hash, &key) {
             Some(i) => i,
             None => self.insert_new(hash, key, now_ns, make()),
         };
-        self.touch(index, now_ns)
+        (index, self.touch(index, now_ns))
     }
 
     fn touch(&mut self, index: usize, now_ns: u64) -> &mut V {
@@ -389,6 +416,39 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hinted_lookup_checks_the_key_and_looks_up_when_the_hint_is_stale() {
+        let mut m = BoundedMap::new(1000, u64::MAX);
+        for i in 0..100u64 {
+            let (bucket, v) = m.entry_with_bucket(i, i, || i * 10);
+            assert_eq!(*v, i * 10);
+            assert_eq!(m.get_in_bucket(bucket, |k| *k == i), Some(&(i * 10)));
+        }
+        let hint = BucketHint::default();
+        assert_eq!(m.get_hinted(&7, &hint), Some(&70));
+        let bucket_of_7 = hint.get().expect("the lookup remembered where 7 is");
+        // A hint naming 7's bucket does not give 7's value for 8: the key is checked.
+        assert_eq!(m.get_hinted(&8, &hint), Some(&80));
+        assert_ne!(hint.get(), Some(bucket_of_7), "the hint follows the lookup");
+        // 7 leaves: its old bucket no longer answers for it.
+        hint.set(bucket_of_7);
+        assert_eq!(m.remove(&7), Some(70));
+        assert_eq!(m.get_hinted(&7, &hint), None);
+        // Growth and eviction move and drop entries; a hint from before answers only
+        // what a plain lookup answers.
+        for i in 100..5000u64 {
+            m.entry(i, i, || i * 10);
+        }
+        let mut found = 0;
+        for i in 0..5000u64 {
+            hint.set(bucket_of_7);
+            let hinted = m.get_hinted(&i, &hint);
+            assert_eq!(hinted, m.get(&i), "key {i}");
+            found += usize::from(hinted.is_some());
+        }
+        assert_eq!(found, m.len());
+    }
 
     #[test]
     fn stays_within_capacity_and_keeps_the_recent() {

@@ -21,6 +21,16 @@ pub(super) struct Context<'a> {
     pub settings: &'a Settings,
 }
 
+/// What the stage found out about an event before matching it.
+pub(super) struct Found<'a, 'g> {
+    /// Its entities.
+    pub resolved: Resolved<'g>,
+    /// The rule steps its type names, from the engine's current rules.
+    pub candidates: &'a [(usize, usize)],
+    /// Whether it carries a trace context of its own.
+    pub own_trace: bool,
+}
+
 /// The stage's parts that act on resolved events (everything but the entity graph and the
 /// `/proc` resolver).
 pub(super) struct Matcher {
@@ -75,14 +85,21 @@ impl Matcher {
         own_trace: bool,
         out: &mut Vec<Event>,
     ) {
-        self.correlate_in_place(&mut e, r, own_trace);
+        self.correlate_in_place(&mut e, r, own_trace, None);
         out.push(e);
         self.emit(cx, out);
     }
 
     /// Attachment and matching of one event where it lies; what it produced waits in
-    /// `self.outputs`.
-    fn correlate_in_place(&mut self, e: &mut Event, r: &Resolved<'_>, own_trace: bool) {
+    /// `self.outputs`. `candidates`: the rule steps its type names, when the caller looked
+    /// them up with the current rules (else the engine does).
+    fn correlate_in_place(
+        &mut self,
+        e: &mut Event,
+        r: &Resolved<'_>,
+        own_trace: bool,
+        candidates: Option<&[(usize, usize)]>,
+    ) {
         let mut keep = own_trace;
         if !own_trace && e.event_type != types::OTEL_SPAN {
             if let Some(s) = self.spans.find(r, e.timestamp_ns) {
@@ -91,21 +108,31 @@ impl Matcher {
                 keep = true;
             }
         }
-        self.engine.on_event(e, r, keep, &mut self.outputs);
+        match candidates {
+            Some(c) => self
+                .engine
+                .on_event_matching(e, r, keep, c, &mut self.outputs),
+            None => self.engine.on_event(e, r, keep, &mut self.outputs),
+        }
     }
 
-    /// Correlates the event at `at` of the batch (`r`: its entities): held back for its
-    /// spans (it leaves the batch, its resolution owned), or matched where it lies. What it
-    /// puts out besides itself follows it.
+    /// Correlates the event at `at` of the batch (`found`: what the stage found out about
+    /// it): held back for its spans (it leaves the batch, its resolution owned, and is
+    /// matched against the rules of its release), or matched where it lies. What it puts
+    /// out besides itself follows it.
     pub fn correlate_at(
         &mut self,
         cx: Context<'_>,
         batch: &mut [Event],
         at: usize,
-        r: Resolved<'_>,
-        own_trace: bool,
+        found: Found<'_, '_>,
         now_ns: u64,
     ) {
+        let Found {
+            resolved: r,
+            candidates,
+            own_trace,
+        } = found;
         let e = &mut batch[at];
         self.spans.record(e, &r);
         let mut emitted = std::mem::take(&mut self.emitted);
@@ -127,7 +154,7 @@ impl Matcher {
                 self.correlate(cx, h.event, &h.resolved, h.own_trace, &mut emitted);
             }
         } else {
-            self.correlate_in_place(e, &r, own_trace);
+            self.correlate_in_place(e, &r, own_trace, Some(candidates));
             self.emit(cx, &mut emitted);
         }
         for e in emitted.drain(..) {

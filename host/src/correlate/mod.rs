@@ -33,7 +33,6 @@ pub mod view;
 pub mod vocab;
 mod warm;
 
-use std::collections::HashSet;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +42,7 @@ use crate::correlate::attach::{DelayLine, Held, SpanIndex};
 use crate::correlate::engine::{Engine, EngineLimits};
 use crate::correlate::entity::{EntityGraph, EntityLimits, Id};
 use crate::correlate::impact::BusinessWeights;
-use crate::correlate::matcher::{Context, Matcher};
+use crate::correlate::matcher::{Context, Found, Matcher};
 use crate::correlate::resolver::{Answer, Resolver};
 use crate::correlate::rules::RuleSet;
 use crate::correlate::stats::{set, CorrelationStats};
@@ -111,28 +110,14 @@ pub struct CorrelationStage {
     matcher: Matcher,
     stats: Arc<CorrelationStats>,
     rules_rx: Option<Receiver<RuleSet>>,
-    limit_types: HashSet<String, foldhash::fast::RandomState>,
+    /// Scratch: the rule steps the type of the event being processed names.
+    candidates: Vec<(usize, usize)>,
     pending: Vec<Event>,
     spare: Vec<Event>,
     answers: Vec<Answer>,
     /// Scratch: the pids of a batch (`warm`).
     pids: Vec<u32>,
     released: Vec<Held>,
-}
-
-/// Event types whose events feed `time_to_limit` predictions that read cgroup limits.
-fn limit_types(rules: &RuleSet) -> HashSet<String, foldhash::fast::RandomState> {
-    let mut out = HashSet::default();
-    for r in &rules.rules {
-        if let Some((spec, steps)) = &r.prediction {
-            if spec.limit_from_cgroup {
-                for &s in steps {
-                    out.extend(r.steps[s].types.iter().cloned());
-                }
-            }
-        }
-    }
-    out
 }
 
 impl CorrelationStage {
@@ -151,7 +136,6 @@ impl CorrelationStage {
         let stats = Arc::new(CorrelationStats::default());
         set(&stats.rules, rules.len() as u64);
         let ttl = settings.entities.ttl_ns;
-        let limit_types = limit_types(&rules);
         let engine = Engine::new(
             rules,
             settings.engine,
@@ -166,7 +150,7 @@ impl CorrelationStage {
                 engine,
                 rng,
             ),
-            limit_types,
+            candidates: Vec::new(),
             settings,
             resolver,
             stats,
@@ -207,7 +191,6 @@ impl CorrelationStage {
             newest = Some(r);
         }
         if let Some(rules) = newest {
-            self.limit_types = limit_types(&rules);
             set(&self.stats.rules, rules.len() as u64);
             self.stats
                 .rule_reloads
@@ -333,9 +316,17 @@ impl CorrelationStage {
         let v = View::of(e);
         let owner = entity::owner_of(&v);
         self.graph.observe_view(e, &v, &owner);
-        let limit_type = semantic
-            && !self.limit_types.is_empty()
-            && self.limit_types.contains(e.event_type.as_str());
+        // The rule steps of the event's type, looked up once: they say whether its cgroup
+        // limit is needed, and the engine matches them.
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        if semantic {
+            self.matcher
+                .engine
+                .rules()
+                .candidates(&e.event_type, &mut candidates);
+        }
+        let limit_type = semantic && self.matcher.engine.rules().reads_cgroup_limit(&candidates);
         if v.peer().is_some() {
             // Who connects to whom: learned before the event is matched, so a group it
             // closes sees the edge. (The graph changes here, so the resolution that
@@ -376,9 +367,14 @@ impl CorrelationStage {
                 graph,
                 settings: &self.settings,
             };
-            self.matcher
-                .correlate_at(cx, batch, at, r, own_trace, now_ns);
+            let found = Found {
+                resolved: r,
+                candidates: &candidates,
+                own_trace,
+            };
+            self.matcher.correlate_at(cx, batch, at, found, now_ns);
         }
+        self.candidates = candidates;
     }
 }
 

@@ -375,10 +375,24 @@ impl Engine {
     ) {
         let mut candidates = std::mem::take(&mut self.scratch);
         self.rules.candidates(&e.event_type, &mut candidates);
+        self.on_event_matching(e, r, keep_trace, &candidates, out);
+        self.scratch = candidates;
+    }
+
+    /// [`Engine::on_event`] with the event's `candidates`, found by the caller with this
+    /// engine's [`RuleSet::candidates`] (the stage looks the event type up once per event).
+    pub fn on_event_matching(
+        &mut self,
+        e: &mut Event,
+        r: &Resolved<'_>,
+        keep_trace: bool,
+        candidates: &[(usize, usize)],
+        out: &mut Vec<Output>,
+    ) {
         let mut tagged = false;
         let mut group_ids = std::mem::take(&mut self.group_ids);
         group_ids.clear();
-        for &(ri, si) in &candidates {
+        for &(ri, si) in candidates {
             let rule = &self.rules.rules[ri];
             if !rule.steps[si].accepts(e) {
                 continue;
@@ -561,7 +575,6 @@ impl Engine {
             });
         }
         self.group_ids = group_ids;
-        self.scratch = candidates;
     }
 
     /// Records the id of the prediction event emitted for the open group `(rule, key)`.

@@ -213,6 +213,10 @@ pub struct EntityGraph {
     /// The service selector index, rebuilt on first use after the services changed, so a
     /// group's impact does not walk every service (the pipeline thread is the only user).
     selectors: RefCell<Option<(ServicesVersion, SelectorIndex)>>,
+    /// Where the process of the event being processed is in `procs`: observing an event
+    /// sets it, so resolving, describing and stamping the same event read that bucket
+    /// instead of hashing and probing the pid again (see [`EntityGraph::proc`]).
+    last_proc: BucketHint,
 }
 
 /// Entity tables swept by [`EntityGraph::expire_some`].
@@ -265,7 +269,14 @@ impl EntityGraph {
             service_events: 0,
             replicaset_events: 0,
             selectors: RefCell::new(None),
+            last_proc: BucketHint::default(),
         }
+    }
+
+    /// The process `pid`, read first from the bucket the last observed or looked-up process
+    /// was in (an event's steps ask for the same process one after another).
+    fn proc(&self, pid: u32) -> Option<&ProcInfo> {
+        self.procs.get_hinted(&pid, &self.last_proc)
     }
 
     /// Sizes of the tables.
@@ -336,8 +347,7 @@ impl EntityGraph {
     /// Whether a process is known (the `/proc` fallback is asked only about unknown ones).
     /// A cgroup id alone does not count: it names no container or unit.
     pub fn knows_process(&self, pid: u32) -> bool {
-        self.procs
-            .get(&pid)
+        self.proc(pid)
             .is_some_and(|p| p.cgroup_path.is_some() || p.container.is_some())
     }
 
@@ -372,7 +382,8 @@ impl EntityGraph {
         let unit = v.unit.or(owner.unit.as_deref());
 
         if let Some(pid) = v.pid {
-            let p = self.procs.entry(pid, now, ProcInfo::default);
+            let (bucket, p) = self.procs.entry_with_bucket(pid, now, ProcInfo::default);
+            self.last_proc.set(bucket);
             if let Some(ppid) = v.ppid {
                 p.ppid = Some(ppid);
             }

@@ -160,7 +160,7 @@ impl EntityGraph {
     /// the cgroup path, which only `time_to_limit` predictions read, and a unit, which
     /// container cgroups do not name): one random table lookup less per event.
     pub fn resolve_view(&self, v: &View<'_>, owner: &CgroupOwner, need_path: bool) -> Resolved<'_> {
-        let proc = v.pid.and_then(|pid| self.procs.get(&pid));
+        let proc = v.pid.and_then(|pid| self.proc(pid));
         let container = v.container.or(owner.container_id.as_deref());
         let pod_uid = v.pod_uid.or(owner.pod_uid.as_deref());
         let unit = v.unit.or(owner.unit.as_deref());
@@ -221,7 +221,7 @@ impl EntityGraph {
     /// entry of `r`, found through the process's bucket hint.
     pub(super) fn process_and_pod(&self, r: &Resolved<'_>) -> (Described<'_>, Option<&PodInfo>) {
         let mut d = Described::default();
-        let proc = r.pid.and_then(|pid| self.procs.get(&pid));
+        let proc = r.pid.and_then(|pid| self.proc(pid));
         if let Some(p) = proc {
             d.ppid = p.ppid;
             d.exe = p.exe.as_deref();
@@ -277,7 +277,7 @@ impl EntityGraph {
 
     /// Where the trace window of process `pid` was found last (kept by the enricher).
     pub fn window_hint(&self, pid: u32) -> Option<&BucketHint> {
-        self.procs.get(&pid).map(|p| &p.hints.window)
+        self.proc(pid).map(|p| &p.hints.window)
     }
 }
 

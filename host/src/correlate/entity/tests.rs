@@ -111,6 +111,26 @@ fn a_resolution_borrows_the_graphs_ids_and_owns_only_the_events_own() {
 }
 
 #[test]
+fn each_process_resolves_to_its_own_entry_whichever_was_observed_last() {
+    let mut g = graph_with_process_in_pod();
+    // Observing another process points the graph's process hint at it.
+    let mut other = ev("kernel.process.exec", 7, &[(attr::PROCESS_EXE, s("sh"))]);
+    other.pid = Some(43);
+    g.observe(&other);
+    // Pid 42 is read from its own entry (the hint's key does not match), then 43 again.
+    let r = g.resolve(&oom_of_pid_42());
+    assert_eq!(r.container.as_deref(), Some(CID));
+    assert_eq!(g.describe(&r).exe, Some("nginx"));
+    let mut of_43 = ev("kernel.memory.oom_kill", 8, &[]);
+    of_43.pid = Some(43);
+    let r = g.resolve(&of_43);
+    assert_eq!(r.container, None);
+    assert_eq!(g.describe(&r).exe, Some("sh"));
+    assert!(g.knows_process(42));
+    assert!(!g.knows_process(43), "43 names no container or cgroup path");
+}
+
+#[test]
 fn pid_resolves_through_cgroup_container_pod_to_deployment() {
     let g = graph_with_process_in_pod();
     // A later kernel event with only a pid.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{EntityGraph, PodInfo, ProcInfo};
 use crate::correlate::lru::BucketHint;
+use crate::correlate::warm::WARM_CHUNK;
 use crate::prefetch::prefetch;
 
 /// Bytes of a pod's table entry an event of a known pod reads: the key and the shared
@@ -27,14 +28,18 @@ impl EntityGraph {
     /// process lookups load (a lookup must read the key), everything whose address is then
     /// known is prefetched, which does not hold up the CPU while the memory arrives.
     pub fn warm(&self, pids: &[u32], mut window: impl FnMut(&BucketHint)) {
-        for pid in pids {
-            if let Some(p) = self.procs.get(pid) {
-                // The entry spans cache lines; the lookup loaded the key's.
-                prefetch(p, std::mem::size_of::<ProcInfo>());
+        for pids in pids.chunks(WARM_CHUNK) {
+            // Each process is looked up once; the later passes read the entries found.
+            let mut found: [Option<&ProcInfo>; WARM_CHUNK] = [None; WARM_CHUNK];
+            for (slot, pid) in found.iter_mut().zip(pids) {
+                *slot = self.procs.get(pid);
+                if let Some(p) = slot {
+                    // The entry spans cache lines; the lookup loaded the key's.
+                    prefetch(*p, std::mem::size_of::<ProcInfo>());
+                }
             }
-        }
-        for pid in pids {
-            if let Some(p) = self.procs.get(pid) {
+            let found = &found[..pids.len()];
+            for p in found.iter().flatten() {
                 // The container id's count (enrichment gives the id to an event that
                 // lacks it; a resolution only borrows ids, and the pod's key is matched
                 // by pointer, so the pod uid's memory is not read), the pod entry (through
@@ -47,24 +52,21 @@ impl EntityGraph {
                 }
                 window(&p.hints.window);
             }
-        }
-        for pid in pids {
-            let Some(p) = self.procs.get(pid) else {
-                continue;
-            };
-            let Some(pod) = p
-                .pod_uid
-                .as_ref()
-                .and_then(|uid| self.pod(uid, Some(&p.hints.pod)))
-            else {
-                continue;
-            };
-            match self.current_pod_attributes(pod) {
-                // Enrichment takes a reference to the pod's list.
-                Some(list) => prefetch_arc(&list),
-                // The list will be built from the names `describe_pod` reads, which span
-                // the entry's cache lines.
-                None => prefetch(pod, std::mem::size_of::<PodInfo>()),
+            for p in found.iter().flatten() {
+                let Some(pod) = p
+                    .pod_uid
+                    .as_ref()
+                    .and_then(|uid| self.pod(uid, Some(&p.hints.pod)))
+                else {
+                    continue;
+                };
+                match self.current_pod_attributes(pod) {
+                    // Enrichment takes a reference to the pod's list.
+                    Some(list) => prefetch_arc(&list),
+                    // The list will be built from the names `describe_pod` reads, which
+                    // span the entry's cache lines.
+                    None => prefetch(pod, std::mem::size_of::<PodInfo>()),
+                }
             }
         }
     }

@@ -242,6 +242,18 @@ impl RuleSet {
         }
     }
 
+    /// Whether any of `candidates` (from [`RuleSet::candidates`]) is a sample step of a
+    /// `time_to_limit` prediction that reads the cgroup's limit (the event's cgroup path is
+    /// then resolved, and its limit asked for).
+    pub fn reads_cgroup_limit(&self, candidates: &[(usize, usize)]) -> bool {
+        candidates.iter().any(|&(r, s)| {
+            self.rules[r]
+                .prediction
+                .as_ref()
+                .is_some_and(|(spec, steps)| spec.limit_from_cgroup && steps.contains(&s))
+        })
+    }
+
     /// Number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()

@@ -649,6 +649,7 @@ fn has_cycle(n: usize, edges: &[(usize, usize)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlate::rules::compiled::RuleSet;
 
     const GOOD: &str = r#"
 rules:
@@ -682,6 +683,39 @@ rules:
         ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }
+    }
+
+    #[test]
+    fn the_sample_steps_of_a_cgroup_limit_prediction_read_the_limit() {
+        let text = format!(
+            "{GOOD}    prediction:
+      kind: time_to_limit
+      sample_steps: [a]
+      value_attr: v
+      limit_from_cgroup: true
+      horizon: 10m
+      text: \"full in {{eta}}\"
+"
+        );
+        let set = RuleSet::new(load_text("limit.yaml", &text).unwrap_or_else(|e| panic!("{e}")));
+        let mut candidates = Vec::new();
+        // Step a, by its exact type and by its prefix pattern.
+        for t in ["x.a", "k8s.pod.oom"] {
+            set.candidates(t, &mut candidates);
+            assert_eq!(candidates, vec![(0, 0)], "{t}");
+            assert!(set.reads_cgroup_limit(&candidates), "{t}");
+        }
+        // Step b is no sample step; an unknown type has no candidates.
+        for t in ["x.b", "y.z"] {
+            set.candidates(t, &mut candidates);
+            assert!(!set.reads_cgroup_limit(&candidates), "{t}");
+        }
+        // Without `limit_from_cgroup` the limit comes from the events: nothing to read.
+        let own_limit = text.replace("limit_from_cgroup: true", "limit_attr: l");
+        let set = RuleSet::new(load_text("own.yaml", &own_limit).unwrap_or_else(|e| panic!("{e}")));
+        set.candidates("x.a", &mut candidates);
+        assert_eq!(candidates, vec![(0, 0)]);
+        assert!(!set.reads_cgroup_limit(&candidates));
     }
 
     #[test]
