@@ -88,7 +88,7 @@ impl SpanIndex {
             trace_id: t.trace_id,
             span_id: t.span_id,
             start_ns: e.timestamp_ns,
-            end_ns: e.timestamp_ns + duration,
+            end_ns: e.timestamp_ns.saturating_add(duration),
         };
         let now = s.end_ns;
         if let Some(pid) = r.pid {

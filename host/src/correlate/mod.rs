@@ -471,4 +471,8 @@ impl Stage for CorrelationStage {
     fn correlation_stats(&self) -> Option<Arc<CorrelationStats>> {
         Some(self.stats())
     }
+
+    fn held(&self) -> usize {
+        self.matcher.delay.len()
+    }
 }

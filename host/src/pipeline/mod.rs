@@ -5,6 +5,7 @@
 //! thread empties the ring, flushes the sinks and exits, so nothing accepted is lost.
 
 pub mod enrich;
+pub mod guard;
 pub mod idle;
 pub mod stage;
 
@@ -17,6 +18,7 @@ use tapio_plugin_api::now_unix_nanos;
 use tapio_ring::Consumer;
 
 use crate::event::Event;
+use crate::pipeline::guard::{StageCounters, Stages};
 use crate::pipeline::idle::IdlePolicy;
 use crate::pipeline::stage::Stage;
 use crate::sink::{EventBatch, Sink};
@@ -48,6 +50,19 @@ pub struct PipelineStats {
     pub last_loop_unix_s: AtomicU64,
     /// Correlation counters, when a correlation stage runs.
     pub correlation: Option<Arc<crate::correlate::Stats>>,
+    /// Panics and events lost with a stage taken out, per stage (same order as the
+    /// stages; see `guard`).
+    pub stages: Vec<StageCounters>,
+}
+
+impl PipelineStats {
+    /// Events lost with stages that panicked.
+    pub fn stage_dropped(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|s| s.dropped.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 /// Pipeline settings.
@@ -95,10 +110,11 @@ impl PipelineHandle {
 /// Starts the pipeline thread.
 pub fn spawn(
     mut consumer: Consumer<Event>,
-    mut stages: Vec<Box<dyn Stage>>,
+    stages: Vec<Box<dyn Stage>>,
     mut sinks: Vec<Box<dyn Sink>>,
     settings: PipelineSettings,
 ) -> std::io::Result<PipelineHandle> {
+    let mut stages = Stages::new(stages);
     let stats = Arc::new(PipelineStats {
         sink_events: sinks
             .iter()
@@ -108,7 +124,8 @@ pub fn spawn(
             .iter()
             .map(|s| (s.name(), AtomicU64::new(0)))
             .collect(),
-        correlation: stages.iter().find_map(|s| s.correlation_stats()),
+        correlation: stages.correlation_stats(),
+        stages: stages.counters(),
         ..PipelineStats::default()
     });
     let stop = Arc::new(AtomicBool::new(false));
@@ -140,7 +157,7 @@ pub fn spawn(
 
 fn run(
     consumer: &mut Consumer<Event>,
-    stages: &mut [Box<dyn Stage>],
+    stages: &mut Stages,
     sinks: &mut [Box<dyn Sink>],
     settings: PipelineSettings,
     stats: &PipelineStats,
@@ -157,9 +174,7 @@ fn run(
         if n > 0 {
             let started = Instant::now();
             let now = now_unix_nanos();
-            for stage in stages.iter_mut() {
-                stage.process(&mut buf, now);
-            }
+            stages.process(&mut buf, now, &stats.stages);
             let batch: EventBatch =
                 Arc::new(std::mem::replace(&mut buf, Vec::with_capacity(batch_size)));
             for (i, sink) in sinks.iter_mut().enumerate() {
@@ -201,14 +216,11 @@ fn run(
         let now = Instant::now();
         if now >= next_tick {
             let wall = now_unix_nanos();
-            for stage in stages.iter_mut() {
-                stage.tick(wall);
-            }
+            stages.tick(wall, &stats.stages);
             dirty |= deliver_drained(stages, sinks, stats, &mut error_log);
-            stats.open_groups.store(
-                stages.iter().map(|s| s.open_groups()).sum(),
-                Ordering::Relaxed,
-            );
+            stats
+                .open_groups
+                .store(stages.open_groups(), Ordering::Relaxed);
             stats
                 .last_loop_unix_s
                 .store(wall / 1_000_000_000, Ordering::Relaxed);
@@ -223,9 +235,7 @@ fn run(
         }
     }
     let wall = now_unix_nanos();
-    for stage in stages.iter_mut() {
-        stage.shutdown(wall);
-    }
+    stages.shutdown(wall, &stats.stages);
     deliver_drained(stages, sinks, stats, &mut error_log);
     flush(sinks, stats, &mut error_log);
 }
@@ -233,24 +243,13 @@ fn run(
 /// Delivers events stages created outside `process` (closed correlation groups): each
 /// stage's output runs through the stages after it, then to every sink.
 fn deliver_drained(
-    stages: &mut [Box<dyn Stage>],
+    stages: &mut Stages,
     sinks: &mut [Box<dyn Sink>],
     stats: &PipelineStats,
     error_log: &mut ErrorLog,
 ) -> bool {
     let mut out = Vec::new();
-    for i in 0..stages.len() {
-        let mut created = Vec::new();
-        stages[i].drain(&mut created);
-        if created.is_empty() {
-            continue;
-        }
-        let now = now_unix_nanos();
-        for later in stages[i + 1..].iter_mut() {
-            later.process(&mut created, now);
-        }
-        out.append(&mut created);
-    }
+    stages.drain(now_unix_nanos(), &stats.stages, &mut out);
     if out.is_empty() {
         return false;
     }

@@ -26,6 +26,12 @@ pub trait Stage: Send {
     /// Called once before the pipeline exits: finish what is open (deliver via `drain`).
     fn shutdown(&mut self, _now_ns: u64) {}
 
+    /// Events the stage took out of batches and has not handed on yet (correlation: events
+    /// waiting for their spans). They are lost if the stage panics (`pipeline::guard`).
+    fn held(&self) -> usize {
+        0
+    }
+
     /// The correlation counters, for metrics (the correlation stage only).
     fn correlation_stats(&self) -> Option<std::sync::Arc<crate::correlate::Stats>> {
         None

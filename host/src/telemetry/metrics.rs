@@ -4,7 +4,7 @@
 //! Per plugin (label `plugin`): events, dropped events, errors, panics, reloads, stop
 //! timeouts, `up` and health; plugin-specific metrics as `tapio_plugin_<name>`. Host: ring
 //! capacity and fill, retained libraries, abandoned instances, pipeline and sink counters,
-//! open correlation groups. Per exporter (label `exporter`): `tapio_export_*` events
+//! stage panics and the events lost with them (label `stage`), open correlation groups. Per exporter (label `exporter`): `tapio_export_*` events
 //! received, sent, acked, failed, retried, spooled, dropped, protocol errors, queue depth,
 //! spool bytes, connected.
 
@@ -19,6 +19,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use tapio_plugin_api::{HealthStatus, MetricKind};
 
+use crate::pipeline::guard::StageCounters;
 use crate::telemetry::Observer;
 
 #[derive(Debug)]
@@ -420,6 +421,29 @@ impl Collector for HostCollector {
             "tapio_pipeline_busy_seconds",
             "Time the pipeline thread spent on batches (stages and sinks); its rate is the thread's busy share.",
             &[(Vec::new(), p.busy_ns.load(Ordering::Relaxed) as f64 / 1e9)],
+        )?;
+        let per_stage = |read: fn(&StageCounters) -> u64| -> Vec<(Labels, u64)> {
+            p.stages
+                .iter()
+                .map(|s| {
+                    (
+                        vec![(Cow::Borrowed("stage"), Cow::Borrowed(s.name))],
+                        read(s),
+                    )
+                })
+                .collect()
+        };
+        counter_family(
+            &mut encoder,
+            "tapio_pipeline_stage_panics",
+            "Panics of a pipeline stage; a stage that panicked is taken out and events go on without it.",
+            &per_stage(|s| s.panics.load(Ordering::Relaxed)),
+        )?;
+        counter_family(
+            &mut encoder,
+            "tapio_pipeline_stage_dropped_events",
+            "Events lost with a pipeline stage that panicked (held by it, or missing from the batch it panicked on).",
+            &per_stage(|s| s.dropped.load(Ordering::Relaxed)),
         )?;
         gauge(
             &mut encoder,

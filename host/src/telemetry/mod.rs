@@ -30,12 +30,14 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// Events dropped by every plugin since start.
+    /// Events dropped since start: by every plugin (ring full, plugin stopped), and with
+    /// pipeline stages that panicked (`pipeline::guard`).
     pub fn dropped_total(&self) -> u64 {
         self.plugins
             .all()
             .iter()
             .map(|(_, s)| s.dropped.load(std::sync::atomic::Ordering::Relaxed))
-            .sum()
+            .sum::<u64>()
+            + self.pipeline.stage_dropped()
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod correlation;
+mod correlation_fuzz;
 mod correlation_live;
 mod correlation_record;
 mod correlation_recorded;

@@ -474,10 +474,11 @@ impl Engine {
                     trace_id: delivered_trace,
                     early: !joins_confirmed,
                     ts: e.timestamp_ns,
-                    end_ns: e.timestamp_ns
-                        + e.attribute(attr::SPAN_DURATION)
+                    end_ns: e.timestamp_ns.saturating_add(
+                        e.attribute(attr::SPAN_DURATION)
                             .and_then(Value::as_i64)
                             .map_or(0, |d| d.max(0) as u64),
+                    ),
                     span_id,
                     event_type: e.event_type.clone(),
                     entity: r.workload_key(),
