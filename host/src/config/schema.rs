@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::{Map, Value};
 use tapio_plugin_api::{ConfigField, FieldKind};
 
-use super::ConfigError;
+use super::{line_of_field, ConfigError};
 
 /// Validates the plugin's section of `text` against `fields`; returns the section as a JSON
 /// object with defaults filled in.
@@ -55,9 +55,12 @@ pub fn validate(
                 config.insert(name.to_owned(), value);
             }
             None if matches!(field.default, tapio_plugin_api::ConfigDefault::Required) => {
+                // Missing: the line of the section it is missing from, when it is written.
+                let section = format!("collectors.{plugin}.config");
                 return Err(ConfigError {
                     file: file.to_owned(),
-                    line: None,
+                    line: line_of_field(text, &section)
+                        .or_else(|| line_of_field(text, &format!("collectors.{plugin}"))),
                     column: None,
                     field: Some(format!("collectors.{plugin}.config.{name}")),
                     message: format!(

@@ -73,6 +73,33 @@ fn environment_variables_expand_and_unset_ones_fail() {
 fn value_ranges_are_checked() {
     let err = parse("orchestrator:\n  buffer_size: 1\n").unwrap_err();
     assert_eq!(err.field.as_deref(), Some("orchestrator.buffer_size"));
+    assert_eq!(err.line, Some(2), "{err}");
+}
+
+#[test]
+fn range_errors_name_the_line_of_their_field() {
+    // The field under its own section, after a same-named key of another section.
+    let err = parse(
+        "# comment\nexport:\n  batch_size: 10\npipeline:\n\n  trace_window: 5s\n  batch_size: 0\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("pipeline.batch_size"));
+    assert_eq!(err.line, Some(7), "{err}");
+    assert!(err.to_string().starts_with("test.yaml:7"), "{err}");
+    // A label key with dots, quoted.
+    let err = parse(
+        "correlation:\n  business:\n    labels:\n      \"app.kubernetes.io/tier=prod\": 2.0\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("correlation.business.labels.app.kubernetes.io/tier=prod")
+    );
+    assert_eq!(err.line, Some(4), "{err}");
+    // Flow style: the field is named, the line is not guessed.
+    let err = parse("pipeline: { batch_size: 0 }\n").unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("pipeline.batch_size"));
+    assert_eq!(err.line, None, "{err}");
 }
 
 #[test]
@@ -147,6 +174,18 @@ fn plugin_config_missing_required_field_is_reported() {
         err.message.contains("missing required field `endpoint`"),
         "{err}"
     );
+    // No `config:` section: the plugin's own line.
+    assert_eq!(err.line, Some(2), "{err}");
+    let c =
+        parse("collectors:\n  poller:\n    enabled: true\n    config:\n      burst: 2\n").unwrap();
+    let err = c.plugin_config("poller", &SCHEMA).unwrap_err();
+    assert_eq!(err.line, Some(4), "the `config:` line: {err}");
+    // Not in the file at all: no line to give.
+    let err = parse("")
+        .unwrap()
+        .plugin_config("poller", &SCHEMA)
+        .unwrap_err();
+    assert_eq!(err.line, None, "{err}");
 }
 
 #[test]
