@@ -15,3 +15,5 @@ pub mod plugin;
 mod prefetch;
 pub mod sink;
 pub mod telemetry;
+#[cfg(test)]
+mod yaml_edits;

@@ -234,3 +234,35 @@ fn correlation_errors_name_the_field() {
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.to_string().contains("max_grups"), "{err}");
 }
+
+#[test]
+fn malformed_config_files_are_refused_with_file_and_line_never_a_panic() {
+    let shipped = [
+        include_str!("../../../packaging/config/config.yaml"),
+        include_str!("../../../packaging/config/dev.yaml"),
+    ];
+    let mut rng = fastrand::Rng::with_seed(5);
+    let (mut refused, mut accepted) = (0, 0);
+    for round in 0..1000 {
+        for text in shipped {
+            let text = crate::yaml_edits::edited(&mut rng, text);
+            match parse(&text) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    refused += 1;
+                    assert_eq!(e.file, "test.yaml");
+                    // The YAML parser gives no location for a second document; every
+                    // other problem names its line.
+                    assert!(
+                        e.line.is_some() || e.message.contains("more than one document"),
+                        "round {round}: {e} has no line, in:\n{text}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        refused > 0 && accepted > 0,
+        "{refused} refused, {accepted} accepted"
+    );
+}

@@ -810,73 +810,13 @@ rules:
         ));
     }
 
-    /// A built-in rule file with one to three random edits: a line deleted, repeated,
-    /// moved, re-indented or replaced by garbage, or a value replaced by a bad one.
-    fn mutated(rng: &mut fastrand::Rng, text: &str) -> String {
-        const VALUES: &[&str] = &[
-            "",
-            "-1",
-            "x",
-            "1e99",
-            "[]",
-            "{}",
-            "\"\"",
-            "999999999999999999999",
-            "10q",
-            "a -> b",
-            "null",
-            "[a, a]",
-            "0",
-            "-0.5",
-            "1.5",
-            "nope -> pressure",
-            "\"k8s.*.x\"",
-            "~",
-        ];
-        const GARBAGE: &[&str] = &["  ? :", "\t", "%", "- - -", "rules:", "  - id:", "::", "]"];
-        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        for _ in 0..rng.usize(1..=3) {
-            let at = rng.usize(..lines.len());
-            match rng.u8(..6) {
-                0 if lines.len() > 1 => {
-                    lines.remove(at);
-                }
-                1 => {
-                    let copy = lines[at].clone();
-                    lines.insert(at, copy);
-                }
-                2 => {
-                    let other = rng.usize(..lines.len());
-                    lines.swap(at, other);
-                }
-                3 => {
-                    let l = &mut lines[at];
-                    if rng.bool() {
-                        l.insert_str(0, "  ");
-                    } else if l.starts_with("  ") {
-                        l.replace_range(..2, "");
-                    }
-                }
-                4 => lines[at] = GARBAGE[rng.usize(..GARBAGE.len())].to_owned(),
-                _ => {
-                    let l = &mut lines[at];
-                    if let Some(colon) = l.find(": ") {
-                        l.truncate(colon + 2);
-                        l.push_str(VALUES[rng.usize(..VALUES.len())]);
-                    }
-                }
-            }
-        }
-        lines.join("\n")
-    }
-
     #[test]
     fn malformed_rule_files_are_refused_with_file_line_and_field_never_a_panic() {
         let mut rng = fastrand::Rng::with_seed(11);
         let (mut refused, mut accepted) = (0, 0);
         for round in 0..300 {
             for (name, text) in BUILTIN {
-                let text = mutated(&mut rng, text);
+                let text = crate::yaml_edits::edited(&mut rng, text);
                 match load_text(name, &text) {
                     Ok(_) => accepted += 1,
                     Err(RuleError::Invalid(errors)) => {
