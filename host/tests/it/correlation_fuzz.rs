@@ -243,9 +243,9 @@ fn settings(mode: CorrelationMode) -> Settings {
 
 /// One stream of `events` drawn from `seed`, through a stage in `mode`: batches of 1-64,
 /// the clock as the stream's own, ticks now and then, then a shutdown. Checks that every
-/// input event came out exactly once and that the tables kept their limits. Returns the
-/// group events it produced.
-fn run_stream(seed: u64, mode: CorrelationMode, events: u64, vocab: &Vocabulary) -> usize {
+/// input event came out exactly once and that the tables kept their limits. Returns what
+/// the stage delivered.
+fn run_stream(seed: u64, mode: CorrelationMode, events: u64, vocab: &Vocabulary) -> Vec<Event> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut st = CorrelationStage::new(
         settings(mode),
@@ -308,9 +308,13 @@ fn run_stream(seed: u64, mode: CorrelationMode, events: u64, vocab: &Vocabulary)
         lost.is_empty() && repeated.is_empty(),
         "seed {seed} {mode:?}: lost {lost:?}, delivered twice {repeated:?}"
     );
+    out
+}
+
+/// Group events the stage made (a plugin may send events of that type too).
+fn made_groups(out: &[Event]) -> impl Iterator<Item = &Event> {
     out.iter()
-        .filter(|e| e.event_type == "tapio.correlation.group")
-        .count()
+        .filter(|e| e.source == "correlation" && e.event_type == "tapio.correlation.group")
 }
 
 fn seeds() -> u64 {
@@ -324,7 +328,9 @@ fn seeds() -> u64 {
 fn arbitrary_events_neither_panic_the_semantic_stage_nor_get_lost() {
     let vocab = Vocabulary::new();
     let groups: usize = (0..seeds())
-        .map(|seed| run_stream(seed, CorrelationMode::Semantic, 3_000, &vocab))
+        .map(|seed| {
+            made_groups(&run_stream(seed, CorrelationMode::Semantic, 3_000, &vocab)).count()
+        })
         .sum();
     // The streams reach the engine's group paths, not only its refusals.
     assert!(groups > 0, "no stream formed a group");
@@ -337,4 +343,55 @@ fn arbitrary_events_neither_panic_the_basic_stage_nor_get_lost() {
     for seed in 0..seeds() {
         run_stream(1000 + seed, CorrelationMode::Basic, 3_000, &vocab);
     }
+}
+
+/// Every encoding an event meets after the stage, on what the stage made of arbitrary
+/// input: the JSON Lines sink's JSON parses back, the console line is one line, the gRPC
+/// exporter's hand-written protobuf is byte for byte prost's encoding of the same message,
+/// the OTLP log record is made, and every group event the stage made exports as spans.
+#[test]
+fn every_sink_and_exporter_encodes_what_the_stage_puts_out() {
+    use prost::Message;
+    use tapio_host::export::{encode, otlp_map, proto as pb, wire};
+    use tapio_host::sink::{console, json::JsonEvent};
+
+    let vocab = Vocabulary::new();
+    let mut scratch = Vec::new();
+    let (mut checked, mut groups) = (0, 0);
+    for seed in 0..seeds().min(8) {
+        for mode in [CorrelationMode::Semantic, CorrelationMode::Basic] {
+            let out = run_stream(2000 + seed, mode, 1_500, &vocab);
+            for e in &out {
+                let line = serde_json::to_string(&JsonEvent {
+                    event: e,
+                    host: "node-1",
+                })
+                .unwrap_or_else(|err| panic!("seed {seed}: JSON of {e:?}: {err}"));
+                let back: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|err| panic!("seed {seed}: {line}: {err}"));
+                assert_eq!(back["type"], e.event_type.as_str());
+                assert!(
+                    !console::format_line(e).contains('\n'),
+                    "seed {seed}: {e:?}"
+                );
+                let mut bytes = Vec::new();
+                encode::append_event(e, "node-1", &mut bytes, &mut scratch);
+                let expected = pb::EventBatch {
+                    sequence: 0,
+                    events: vec![wire::to_proto(e, "node-1")],
+                };
+                assert_eq!(bytes, expected.encode_to_vec(), "seed {seed}: {e:?}");
+                otlp_map::log_record(e, 1);
+                checked += 1;
+            }
+            for g in made_groups(&out) {
+                let spans = otlp_map::group_spans(g)
+                    .unwrap_or_else(|err| panic!("seed {seed}: {err}: {g:?}"));
+                assert!(!spans.is_empty());
+                groups += 1;
+            }
+        }
+    }
+    assert!(groups > 0, "no group event was checked");
+    println!("{checked} events and {groups} group events encoded");
 }
