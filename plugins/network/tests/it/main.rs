@@ -334,7 +334,12 @@ fn dropped_syns_are_retransmitted() {
         return;
     }
     let mut h = started("{}");
-    let run = workload::syn_retransmits(Duration::from_millis(1600)).unwrap();
+    // SYNs are retransmitted after 1 s, then every 1 s while `tcp_syn_linear_timeouts`
+    // lasts (4 here; older kernels double from 1 s): two or one within 2.5 s. The test
+    // checks every retransmit the kernel counted against the events, not a count that
+    // depends on that setting. (A 1.6 s wait for exactly one failed once in a full-suite
+    // run with none seen; the message below now says what the plugin saw.)
+    let run = workload::syn_retransmits(Duration::from_millis(2500)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     h.stop().unwrap();
     assert!(run.outcome.is_err(), "connect to a black hole succeeded");
@@ -345,17 +350,37 @@ fn dropped_syns_are_retransmitted() {
         .iter()
         .filter(|e| e.str("network.peer.address") == Some("10.255.7.9"))
         .collect();
-    // Initial RTO 1 s: exactly one SYN retransmit within 1.6 s.
-    assert_eq!(ours.len(), 1, "{retransmits:#?}");
-    assert_eq!(ours[0].str("tcp.state"), Some("SYN_SENT"));
-    assert_eq!(ours[0].pid, Some(std::process::id()));
-    assert_eq!(ours[0].tid, Some(run.tid));
-    // The connect gave up before an answer: one failed connect, not a refusal.
+    // Should it miss again: what the plugin saw, and what the kernel side produced,
+    // delivered and dropped.
+    let seen = || {
+        let mut types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        format!(
+            "{} events of types {types:?}; kernel {:?}; retransmits to port {peer}: {retransmits:#?}",
+            events.len(),
+            h.collector().kernel_stats()
+        )
+    };
+    // The connect gave up before an answer: one failed connect, not a refusal, with the
+    // kernel's count of its SYN retransmits.
     let failed = with_ports(&events, events::CONNECT_FAILED, None, Some(peer));
     assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert_eq!(uint(failed[0], "tcp.retransmits"), 1);
+    let counted = uint(failed[0], "tcp.retransmits");
+    assert!((1..=2).contains(&counted), "{}", seen());
+    assert_eq!(
+        ours.len() as u64,
+        counted,
+        "one event per retransmit: {}",
+        seen()
+    );
+    for r in &ours {
+        assert_eq!(r.str("tcp.state"), Some("SYN_SENT"));
+        assert_eq!(r.pid, Some(std::process::id()));
+        assert_eq!(r.tid, Some(run.tid));
+    }
     assert_eq!(failed[0].str("error.type"), Some("aborted"));
-    assert!(uint(failed[0], "network.connect.latency_ns") >= 1_500_000_000);
+    assert!(uint(failed[0], "network.connect.latency_ns") >= 2_400_000_000);
 }
 
 #[test]
