@@ -37,6 +37,12 @@ pub struct Stages {
     failed: Vec<bool>,
 }
 
+/// A stage's panic: its payload, and the events the stage held when the call began.
+struct Panicked {
+    payload: Box<dyn std::any::Any + Send>,
+    held: usize,
+}
+
 /// The text of a panic's payload.
 fn message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
@@ -69,39 +75,55 @@ impl Stages {
         self.stages.iter().find_map(|s| s.correlation_stats())
     }
 
-    /// Runs `call` on stage `i` unless it was taken out before. A panic takes it out: it is
-    /// logged and counted in `counters[i]`, with the events it held before the call and
-    /// `lost()` (read after the panic) as dropped.
-    fn call(
+    /// Runs `call` on stage `i` unless it was taken out before. When it panics: the
+    /// panic's payload and the events the stage held before the call.
+    fn call(&mut self, i: usize, call: impl FnOnce(&mut dyn Stage)) -> Option<Panicked> {
+        if self.failed[i] {
+            return None;
+        }
+        let stage = &mut self.stages[i];
+        let held = stage.held();
+        let payload = catch_unwind(AssertUnwindSafe(|| call(stage.as_mut()))).err()?;
+        Some(Panicked { payload, held })
+    }
+
+    /// Takes stage `i` out after `panic` during `what`, with `dropped` events lost:
+    /// logged, and counted in `counters[i]`.
+    fn take_out(
+        &mut self,
+        i: usize,
+        counters: &[StageCounters],
+        what: &'static str,
+        panic: Panicked,
+        dropped: usize,
+    ) {
+        self.failed[i] = true;
+        if let Some(c) = counters.get(i) {
+            c.panics.fetch_add(1, Ordering::Relaxed);
+            c.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        tracing::error!(
+            stage = self.stages[i].name(),
+            during = what,
+            panic = message(panic.payload.as_ref()),
+            dropped,
+            "pipeline stage panicked: taken out of the pipeline, events go on without it \
+             (counted in tapio_pipeline_stage_panics_total)"
+        );
+    }
+
+    /// [`Stages::call`], taking the stage out if it panics (losing what it held).
+    fn guarded(
         &mut self,
         i: usize,
         counters: &[StageCounters],
         what: &'static str,
         call: impl FnOnce(&mut dyn Stage),
-        lost: impl FnOnce() -> usize,
     ) {
-        if self.failed[i] {
-            return;
+        if let Some(panic) = self.call(i, call) {
+            let held = panic.held;
+            self.take_out(i, counters, what, panic, held);
         }
-        let stage = &mut self.stages[i];
-        let held = stage.held();
-        let Err(payload) = catch_unwind(AssertUnwindSafe(|| call(stage.as_mut()))) else {
-            return;
-        };
-        self.failed[i] = true;
-        let dropped = (held + lost()) as u64;
-        if let Some(c) = counters.get(i) {
-            c.panics.fetch_add(1, Ordering::Relaxed);
-            c.dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
-        tracing::error!(
-            stage = stage.name(),
-            during = what,
-            panic = message(payload.as_ref()),
-            dropped,
-            "pipeline stage panicked: taken out of the pipeline, events go on without it \
-             (counted in tapio_pipeline_stage_panics_total)"
-        );
     }
 
     /// Runs `batch` through every stage still in.
@@ -112,7 +134,7 @@ impl Stages {
     }
 
     /// Runs `batch` through stage `i`, if it is still in. After a panic the batch goes on
-    /// as the stage left it; the events missing from it count as dropped.
+    /// as the stage left it; the events missing from it count as dropped too.
     fn process_one(
         &mut self,
         i: usize,
@@ -121,20 +143,16 @@ impl Stages {
         counters: &[StageCounters],
     ) {
         let before = batch.len();
-        let batch = std::cell::RefCell::new(batch);
-        self.call(
-            i,
-            counters,
-            "process",
-            |s| s.process(&mut batch.borrow_mut(), now_ns),
-            || before.saturating_sub(batch.borrow().len()),
-        );
+        if let Some(panic) = self.call(i, |s| s.process(batch, now_ns)) {
+            let lost = panic.held + before.saturating_sub(batch.len());
+            self.take_out(i, counters, "process", panic, lost);
+        }
     }
 
     /// Periodic maintenance of every stage still in.
     pub fn tick(&mut self, now_ns: u64, counters: &[StageCounters]) {
         for i in 0..self.stages.len() {
-            self.call(i, counters, "tick", |s| s.tick(now_ns), || 0);
+            self.guarded(i, counters, "tick", |s| s.tick(now_ns));
         }
     }
 
@@ -143,7 +161,7 @@ impl Stages {
     pub fn drain(&mut self, now_ns: u64, counters: &[StageCounters], out: &mut Vec<Event>) {
         for i in 0..self.stages.len() {
             let mut created = Vec::new();
-            self.call(i, counters, "drain", |s| s.drain(&mut created), || 0);
+            self.guarded(i, counters, "drain", |s| s.drain(&mut created));
             if created.is_empty() {
                 continue;
             }
@@ -157,7 +175,7 @@ impl Stages {
     /// Lets every stage still in finish what is open (deliver it with [`Stages::drain`]).
     pub fn shutdown(&mut self, now_ns: u64, counters: &[StageCounters]) {
         for i in 0..self.stages.len() {
-            self.call(i, counters, "shutdown", |s| s.shutdown(now_ns), || 0);
+            self.guarded(i, counters, "shutdown", |s| s.shutdown(now_ns));
         }
     }
 
