@@ -276,7 +276,7 @@ impl EntityGraph {
     /// The process `pid`, read first from the bucket the last observed or looked-up process
     /// was in (an event's steps ask for the same process one after another).
     fn proc(&self, pid: u32) -> Option<&ProcInfo> {
-        self.procs.get_hinted(&pid, &self.last_proc)
+        self.procs.get_hinted(&pid, &self.last_proc, |k| *k == pid)
     }
 
     /// Sizes of the tables.

@@ -262,17 +262,13 @@ impl EntityGraph {
     /// The pod `uid`, read from the bucket `hint` names when that bucket still holds it;
     /// otherwise looked up, and the hint set to where it was found.
     pub(super) fn pod(&self, uid: &Name, hint: Option<&BucketHint>) -> Option<&PodInfo> {
-        let is_uid = |k: &Name| Arc::ptr_eq(k, uid) || **k == **uid;
-        if let Some(bucket) = hint.and_then(BucketHint::get) {
-            if let Some(p) = self.pods.get_in_bucket(bucket, is_uid) {
-                return Some(p);
-            }
+        match hint {
+            // The graph's own allocation of the uid matches by pointer.
+            Some(h) => self
+                .pods
+                .get_hinted(&**uid, h, |k| Arc::ptr_eq(k, uid) || **k == **uid),
+            None => self.pods.get(&**uid),
         }
-        let (bucket, p) = self.pods.get_with_bucket(&**uid)?;
-        if let Some(h) = hint {
-            h.set(bucket);
-        }
-        Some(p)
     }
 
     /// Where the trace window of process `pid` was found last (kept by the enricher).
