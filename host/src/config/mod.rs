@@ -8,6 +8,7 @@
 
 pub mod correlation;
 pub mod env;
+pub mod locate;
 pub mod reload;
 pub mod schema;
 
@@ -91,56 +92,6 @@ fn key_at(text: &str, line: usize, column: usize) -> Option<&str> {
     let rest = l.get(column.checked_sub(1)?..)?;
     let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))?;
     (end > 0 && rest[end..].starts_with(':')).then(|| &rest[..end])
-}
-
-/// The 1-based line where block-style YAML `text` writes the key at dotted `path`
-/// (`pipeline.batch_size`; a key may itself contain dots, as a label does), if it does. A
-/// value that only comes from the defaults, or a mapping written in flow style, has none.
-fn line_of_field(text: &str, path: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let content = |l: &str| {
-        let t = l.trim();
-        !t.is_empty() && !t.starts_with('#')
-    };
-    fn key_of(l: &str) -> Option<&str> {
-        let t = l.trim();
-        let key = match t.split_once(": ") {
-            Some((k, _)) => k,
-            None => t.strip_suffix(':')?,
-        };
-        Some(key.trim_matches(|c| c == '"' || c == '\''))
-    }
-    let mut rest = path;
-    let mut from = lines.iter().position(|l| content(l))?;
-    let mut level = indent(lines[from]);
-    loop {
-        // The keys of this mapping: its lines at `level`, until one less indented.
-        let mut child_of = None;
-        for (i, l) in lines.iter().enumerate().skip(from) {
-            if !content(l) || indent(l) > level {
-                continue;
-            }
-            if indent(l) < level {
-                break;
-            }
-            let Some(key) = key_of(l) else { continue };
-            if rest == key {
-                return Some(i + 1);
-            }
-            if let Some(deeper) = rest.strip_prefix(key).and_then(|r| r.strip_prefix('.')) {
-                child_of = Some((i, deeper));
-                break;
-            }
-        }
-        let (at, deeper) = child_of?;
-        from = (at + 1..lines.len()).find(|&i| content(lines[i]))?;
-        if indent(lines[from]) <= level {
-            return None;
-        }
-        level = indent(lines[from]);
-        rest = deeper;
-    }
 }
 
 fn is_path(s: &str) -> bool {
@@ -447,7 +398,7 @@ impl LoadedConfig {
         let c = &self.config;
         let bad = |field: &str, message: &str| ConfigError {
             file: self.file.clone(),
-            line: line_of_field(&self.text, field),
+            line: locate::line_of_field(&self.text, field),
             column: None,
             field: Some(field.to_owned()),
             message: message.to_owned(),

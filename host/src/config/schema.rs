@@ -11,7 +11,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::{Map, Value};
 use tapio_plugin_api::{ConfigField, FieldKind};
 
-use super::{line_of_field, ConfigError};
+use super::locate::line_of_field;
+use super::ConfigError;
 
 /// Validates the plugin's section of `text` against `fields`; returns the section as a JSON
 /// object with defaults filled in.
